@@ -1,0 +1,1 @@
+"""Command-line front ends: parsing and rendering only (the library never prints or exits)."""

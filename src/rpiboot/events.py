@@ -1,0 +1,131 @@
+"""Events the boot engine reports while it serves boards.
+
+The engine (``rpiboot.boot``) calls one callback with these objects; the CLI renders them
+as human log lines, rich progress bars, or one JSON object per line (``--json``).
+``to_json()`` is the versioned JSON event schema documented in README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class BoardRef:
+    """Which board an event is about: its USB port path and (when known) serial string."""
+
+    port_path: str
+    serial: str | None = None
+    chip: str | None = None  # e.g. "BCM2711"
+
+    def label(self) -> str:
+        """Log prefix such as ``1-1.3 [b29d2da0]``."""
+        return f"{self.port_path} [{self.serial}]" if self.serial else self.port_path
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class; ``kind`` names the event in JSON."""
+
+    kind: ClassVar[str] = "event"
+    board: BoardRef | None
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data = {"v": SCHEMA_VERSION, "event": self.kind, **data}
+        return data
+
+
+@dataclass(frozen=True)
+class Waiting(Event):
+    """The engine is waiting for a matching board to appear."""
+
+    kind: ClassVar[str] = "waiting"
+    filters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BoardAttached(Event):
+    """A matching board appeared in a stage (``rom`` or ``fileserver``)."""
+
+    kind: ClassVar[str] = "attached"
+    stage: str = "rom"
+    vid_pid: str = ""
+    serial_index: int = 0
+
+
+@dataclass(frozen=True)
+class StageStarted(Event):
+    kind: ClassVar[str] = "stage"
+    stage: str = "rom"  # "rom" | "fileserver"
+
+
+@dataclass(frozen=True)
+class BootcodeSent(Event):
+    """The ROM received the second stage and answered ``status`` (0 = accepted)."""
+
+    kind: ClassVar[str] = "bootcode"
+    name: str = ""
+    size: int = 0
+    source: str = ""
+    status: int = 0
+
+
+@dataclass(frozen=True)
+class TransferProgress(Event):
+    """Bytes of one file sent so far (for progress bars; not emitted in --json)."""
+
+    kind: ClassVar[str] = "progress"
+    name: str = ""
+    done: int = 0
+    total: int = 0
+
+
+@dataclass(frozen=True)
+class FileServed(Event):
+    """A file request was answered. ``size`` None means missing (answered as size 0)."""
+
+    kind: ClassVar[str] = "file"
+    name: str = ""
+    command: str = "GetFileSize"  # "GetFileSize" | "ReadFile"
+    size: int | None = None
+    source: str | None = None  # path or "bootfiles.bin:2712/mcb.bin"; None if missing
+
+
+@dataclass(frozen=True)
+class NameRefused(Event):
+    """The device asked for a name that could escape the boot directory: answered as missing."""
+
+    kind: ClassVar[str] = "refused"
+    name: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class MetadataReceived(Event):
+    """All metadata records of a board, in arrival order; ``path`` where it was written."""
+
+    kind: ClassVar[str] = "metadata"
+    data: dict[str, str] = field(default_factory=dict)
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class BoardFinished(Event):
+    """The board finished its file-server stage: it is booting its next stage."""
+
+    kind: ClassVar[str] = "finished"
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class BoardFailed(Event):
+    """The board's boot failed; ``error`` is a sentence, ``hint`` what to do."""
+
+    kind: ClassVar[str] = "error"
+    error: str = ""
+    hint: str | None = None
+    exit_code: int = 1
