@@ -16,7 +16,7 @@ from rpiboot.cli.common import run_command
 # subcommand -> (module, one-line help).  Each module has main(argv) -> int.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "boot": ("rpiboot.cli.boot_cmd", "boot boards over USB (the default when no subcommand)"),
-    "simulate": ("rpiboot.cli.simulate_cmd", "boot a simulated board: see the flow without hardware"),
+    "simulate": ("rpiboot.cli.simulate_cmd", "boot a simulated board (no hardware needed)"),
     "eeprom": ("rpiboot.cli.eeprom_cmd", "inspect and edit bootloader EEPROM images"),
     "sign": ("rpiboot.cli.sign_cmd", "write/verify .sig files, countersign bootcode"),
     "keys": ("rpiboot.cli.keys_cmd", "generate and convert keys, OTP key hash"),
