@@ -1,0 +1,3 @@
+"""Signing: .sig files, RSA-2048 keys and pubkey.bin, HSM wrappers, bootcode countersigning."""
+
+from __future__ import annotations
