@@ -1,0 +1,100 @@
+"""Find the installed default (mass-storage) firmware used when no ``-d`` is given.
+
+Search order: ``--firmware-dir``, ``$RPIBOOT_FIRMWARE_DIR``, the user data dir, then
+``/usr/share/rpiboot`` (Raspberry Pi OS's package).  A firmware root is laid out like
+upstream usbboot: ``msd/`` (bootcode.bin, bootcode4.bin, start.elf, start4.elf) and
+``mass-storage-gadget64/`` (bootfiles.bin, boot.img, config.txt).  Nothing is bundled.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from rpiboot.chips import Chip
+from rpiboot.errors import InputError
+
+FIRMWARE_ENV = "RPIBOOT_FIRMWARE_DIR"
+SYSTEM_DIR = Path("/usr/share/rpiboot")
+MSD = "msd"
+GADGET = "mass-storage-gadget64"
+_MSD_FILES = ("bootcode.bin", "bootcode4.bin", "start.elf", "start4.elf")
+
+
+def user_data_dir() -> Path:
+    """The per-user data dir for rpiboot on this OS (no extra dependency)."""
+    home = Path.home()
+    if sys.platform.startswith("win"):
+        base = os.environ.get("LOCALAPPDATA") or os.environ.get("APPDATA")
+        return Path(base) / "rpiboot" if base else home / "AppData" / "Local" / "rpiboot"
+    if sys.platform == "darwin":
+        return home / "Library" / "Application Support" / "rpiboot"
+    base = os.environ.get("XDG_DATA_HOME")
+    return (Path(base) if base else home / ".local" / "share") / "rpiboot"
+
+
+def search_roots(firmware_dir: Path | None = None) -> list[tuple[Path, str]]:
+    """(directory, where it came from) in search order."""
+    roots: list[tuple[Path, str]] = []
+    if firmware_dir is not None:
+        roots.append((Path(firmware_dir), "--firmware-dir"))
+    env = os.environ.get(FIRMWARE_ENV)
+    if env:
+        roots.append((Path(env), f"${FIRMWARE_ENV}"))
+    roots.append((user_data_dir(), "user data dir"))
+    roots.append((SYSTEM_DIR, "system package"))
+    return roots
+
+
+def _has_msd(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in _MSD_FILES)
+
+
+def _has_gadget(directory: Path) -> bool:
+    return (directory / "bootfiles.bin").is_file()
+
+
+@dataclass(frozen=True)
+class DefaultFirmware:
+    """The boot directory to use for one chip, and the msd folder for built-in names."""
+
+    boot_dir: Path
+    msd_dir: Path | None
+    root: Path
+
+    @property
+    def description(self) -> str:
+        return f"default firmware {self.boot_dir}"
+
+
+def _pick_in_root(root: Path, chip: Chip) -> DefaultFirmware | None:
+    msd = root / MSD
+    gadget = root / GADGET
+    msd_dir = msd if _has_msd(msd) else None
+    if chip.prefix in ("2711", "2712") and _has_gadget(gadget):
+        return DefaultFirmware(gadget, msd_dir, root)
+    if chip.builtin_msd and msd_dir is not None:
+        return DefaultFirmware(msd_dir, msd_dir, root)
+    return None
+
+
+def find_default_firmware(chip: Chip, firmware_dir: Path | None = None) -> DefaultFirmware:
+    """The installed firmware for ``chip``; InputError listing every place searched if none."""
+    looked: list[str] = []
+    for root, origin in search_roots(firmware_dir):
+        found = _pick_in_root(root, chip)
+        if found is not None:
+            return found
+        looked.append(f"{root} ({origin})")
+    wanted = f"{GADGET}/bootfiles.bin" if not chip.builtin_msd else (
+        f"{GADGET}/bootfiles.bin or {MSD}/{chip.second_stage}" if chip.prefix == "2711"
+        else f"{MSD}/{chip.second_stage}")
+    raise InputError(
+        f"no default firmware for {chip.family} found (needs {wanted}); looked in: "
+        + "; ".join(looked),
+        hint="Pass -d DIR with the boot files, or --firmware-dir DIR (or set "
+        f"${FIRMWARE_ENV}) pointing at a usbboot checkout/installation that holds "
+        f"{MSD}/ and {GADGET}/ (e.g. 'sudo apt install rpiboot' installs {SYSTEM_DIR}).",
+    )

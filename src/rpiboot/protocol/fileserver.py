@@ -1,0 +1,142 @@
+"""The file-server stage: answer the second stage's requests until Done (spec section 4)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rpiboot.errors import BootError, DeviceGone, TimeoutExpired
+from rpiboot.events import BoardRef, Event, FileServed, NameRefused
+from rpiboot.metadata import MetadataCollector
+from rpiboot.protocol.messages import (
+    FILE_MESSAGE_SIZE,
+    Command,
+    FileMessage,
+    parse_file_message,
+    parse_metadata_record,
+)
+from rpiboot.protocol.transfer import Link, send_file
+from rpiboot.sources import FileResolver, FileSource, refusal_reason
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class FileServerOutcome:
+    """How the stage ended: ``done`` (Done / empty name) or ``gone`` (device rebooted)."""
+
+    ended_by: str
+    requests: int
+
+
+class FileServer:
+    """Answers one board's requests from a :class:`FileResolver`."""
+
+    def __init__(self, link: Link, resolver: FileResolver, *, board: BoardRef | None,
+                 emit: Callable[[Event], None], metadata: MetadataCollector | None = None,
+                 deadline: float | None = None) -> None:
+        self.link = link
+        self.resolver = resolver
+        self.board = board
+        self.emit = emit
+        self.metadata = metadata
+        self.deadline = deadline
+        self.requests = 0
+
+    def run(self) -> FileServerOutcome:
+        """Serve until Done, an empty name, or the device going away (its next stage)."""
+        while True:
+            try:
+                message = self._next_message()
+            except DeviceGone as exc:
+                log.debug("%s: gone after %d requests (%s)", self.link.where, self.requests, exc)
+                return FileServerOutcome("gone", self.requests)
+            self.requests += 1
+            if self._answer(message):
+                return FileServerOutcome("done", self.requests)
+
+    def _next_message(self) -> FileMessage:
+        """READ(260), retrying while the board NAKs, until the stage deadline."""
+        while True:
+            timeout = None
+            if self.deadline is not None:
+                timeout = self.deadline - time.monotonic()
+                if timeout <= 0:
+                    raise TimeoutExpired(f"{self.link.where}: no file request from the board "
+                                         "before the stage timeout",
+                                         hint="The board stopped asking for files; reset it.")
+                timeout = min(timeout, getattr(self.link, "read_timeout", timeout))
+            try:
+                return parse_file_message(self.link.read(FILE_MESSAGE_SIZE, timeout=timeout))
+            except TimeoutExpired:
+                if self.deadline is None:
+                    raise
+                continue
+
+    def _answer(self, message: FileMessage) -> bool:
+        """Answer one request; True when the stage is over."""
+        name = message.name_text()
+        if message.command == Command.DONE:
+            self._acknowledge()
+            return True
+        if message.command not in (Command.GET_FILE_SIZE, Command.READ_FILE):
+            raise BootError(
+                f"{self.link.where}: protocol error: unknown file-server command "
+                f"{message.command} (name {name!r})",
+                hint="The board's second stage sent garbage; reset the board and retry.")
+        if not message.name:
+            self.link.write(b"")
+            return True
+        if message.is_metadata:
+            self._metadata(message)
+            return False
+        source = self._lookup(name)
+        if message.command == Command.GET_FILE_SIZE:
+            self._answer_size(name, source)
+        else:
+            self._answer_read(name, source)
+        return False
+
+    def _acknowledge(self) -> None:
+        try:
+            self.link.write(b"")
+        except (DeviceGone, TimeoutExpired) as exc:  # the ack is optional
+            log.debug("%s: Done not acknowledged: %s", self.link.where, exc)
+
+    def _metadata(self, message: FileMessage) -> None:
+        record = parse_metadata_record(message.name)
+        if record is not None and self.metadata is not None:
+            self.metadata.add(*record)
+        self.link.write(b"")
+
+    def _lookup(self, name: str) -> FileSource | None:
+        reason = refusal_reason(name)
+        if reason is not None:
+            log.warning("%s: refused file name %r (%s): answered as missing",
+                        self.link.where, name, reason)
+            self.emit(NameRefused(self.board, name=name, reason=reason))
+            return None
+        return self.resolver.resolve(name)
+
+    def _answer_size(self, name: str, source: FileSource | None) -> None:
+        if source is None:
+            self.link.write(b"")
+        else:
+            self.link.send_size(source.size)
+        self._served(name, "GetFileSize", source)
+
+    def _answer_read(self, name: str, source: FileSource | None) -> None:
+        if source is None:
+            self.link.write(b"")
+        else:
+            send_file(self.link, source, name, self.board, self.emit)
+        self._served(name, "ReadFile", source)
+
+    def _served(self, name: str, command: str, source: FileSource | None) -> None:
+        log.debug("%s: %s %s -> %s", self.link.where, command, name,
+                  source.label if source else "missing")
+        self.emit(FileServed(self.board, name=name, command=command,
+                             size=None if source is None else source.size,
+                             source=None if source is None else source.label))

@@ -1,0 +1,50 @@
+"""Stream one file to a board in <= 16 KiB bulk chunks, with rate-limited progress events."""
+
+from __future__ import annotations
+
+import array
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from rpiboot.errors import BootError
+from rpiboot.events import BoardRef, Event, TransferProgress
+from rpiboot.sources import FileSource
+
+MAX_BULK_CHUNK = 16 * 1024
+PROGRESS_INTERVAL_S = 0.1
+
+
+class Link(Protocol):
+    """What the protocol needs from a USB link (rpiboot.usb.BoardLink provides it)."""
+
+    where: str
+
+    def write(self, data: bytes) -> None: ...
+    def send_size(self, size: int) -> None: ...
+    def write_header(self, length: int) -> None: ...
+    def bulk_out(self, chunk: array.array) -> None: ...
+    def read(self, length: int, *, timeout: float | None = None) -> bytes: ...
+
+
+def send_file(link: Link, source: FileSource, name: str, board: BoardRef | None,
+              emit: Callable[[Event], None]) -> None:
+    """WRITE ``source``: the header with its size, then the bytes streamed from disk."""
+    total = source.size
+    link.write_header(total)
+    buffer = array.array("B", bytes(min(MAX_BULK_CHUNK, max(total, 1))))
+    sent = 0
+    next_report = time.monotonic() + PROGRESS_INTERVAL_S
+    emit(TransferProgress(board, name=name, done=0, total=total))
+    try:
+        for got in source.stream_into(buffer):
+            link.bulk_out(buffer if got == len(buffer) else buffer[:got])
+            sent += got
+            now = time.monotonic()
+            if now >= next_report:
+                next_report = now + PROGRESS_INTERVAL_S
+                emit(TransferProgress(board, name=name, done=sent, total=total))
+    except OSError as exc:
+        raise BootError(f"{source.label}: read failed after {sent} of {total} bytes: {exc}",
+                        hint="Check the boot directory's files; the board must be reset.") from exc
+    emit(TransferProgress(board, name=name, done=sent, total=total))

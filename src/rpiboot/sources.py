@@ -1,0 +1,187 @@
+"""Where the files a board asks for come from (spec section 5), and the device-name sanitiser.
+
+The device is untrusted: :func:`refusal_reason` rejects any name that could leave the boot
+directory lexically.  Symlinks the user placed inside the boot directory are followed.
+``bootfiles.bin`` (a POSIX tar) is indexed once and its members are streamed by offset.
+"""
+
+from __future__ import annotations
+
+import array
+import logging
+import re
+import tarfile
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from rpiboot.chips import Chip
+
+log = logging.getLogger(__name__)
+
+BOOTFILES_ARCHIVE = "bootfiles.bin"
+READ_CHUNK = 16 * 1024
+_DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Names the reference serves from its built-in mass-storage firmware.
+BUILTIN_MSD_NAMES = frozenset({"bootcode.bin", "bootcode4.bin", "start.elf", "start4.elf"})
+
+
+def refusal_reason(name: str) -> str | None:
+    """Why a device-requested name is refused, or None if it is safe to look up."""
+    if not name:
+        return "empty name"
+    if "\0" in name:
+        return "contains a NUL byte"
+    if _CONTROL.search(name):
+        return "contains control characters"
+    if "\\" in name:
+        return "contains a backslash"
+    if name.startswith("/"):
+        return "absolute path"
+    if _DRIVE_LETTER.match(name):
+        return "starts with a drive letter"
+    parts = name.split("/")
+    if ".." in parts:
+        return "contains a '..' component"
+    if not [p for p in parts if p not in ("", ".")]:
+        return "names no file"
+    return None
+
+
+def safe_parts(name: str) -> tuple[str, ...]:
+    """The path components of an accepted name ("a/./b//c" -> ("a", "b", "c"))."""
+    reason = refusal_reason(name)
+    if reason is not None:
+        raise ValueError(f"refused name {name!r}: {reason}")
+    return tuple(p for p in name.split("/") if p not in ("", "."))
+
+
+@dataclass(frozen=True)
+class FileSource:
+    """A file to serve: ``size`` bytes at ``offset`` in ``path`` (an archive member or a file)."""
+
+    path: Path
+    size: int
+    offset: int = 0
+    member: str | None = None  # set when the bytes come from bootfiles.bin
+
+    @property
+    def label(self) -> str:
+        return f"{self.path}:{self.member}" if self.member else str(self.path)
+
+    def chunks(self, chunk_size: int = READ_CHUNK) -> Iterator[bytes]:
+        """The bytes, streamed from disk ``chunk_size`` at a time (never all at once)."""
+        with open(self.path, "rb", buffering=0) as handle:
+            handle.seek(self.offset)
+            left = self.size
+            while left > 0:
+                data = handle.read(min(chunk_size, left))
+                if not data:
+                    raise OSError(f"{self.label}: file ended {left} bytes early")
+                left -= len(data)
+                yield data
+
+    def stream_into(self, buffer: array.array) -> Iterator[int]:
+        """Fill ``buffer`` again and again from disk; yields how many bytes each fill holds."""
+        view = memoryview(buffer).cast("B")
+        with open(self.path, "rb", buffering=0) as handle:
+            handle.seek(self.offset)
+            left = self.size
+            while left > 0:
+                want = min(len(view), left)
+                got = handle.readinto(view[:want])
+                if not got:
+                    raise OSError(f"{self.label}: file ended {left} bytes early")
+                left -= got
+                yield got
+
+    def read_all(self) -> bytes:
+        """Whole contents (only for small files such as bootcode)."""
+        return b"".join(self.chunks())
+
+
+class TarIndex:
+    """Member name (lower-case) -> (offset, size) of one bootfiles.bin, read once."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.members: dict[str, tuple[int, int]] = {}
+        with tarfile.open(path, "r:") as archive:
+            for info in archive:
+                if info.isfile():
+                    self.members.setdefault(_member_key(info.name), (info.offset_data, info.size))
+
+    def find(self, member: str) -> FileSource | None:
+        found = self.members.get(_member_key(member))
+        if found is None:
+            return None
+        offset, size = found
+        return FileSource(self.path, size, offset, member)
+
+
+def _member_key(name: str) -> str:
+    while name.startswith("./"):
+        name = name[2:]
+    return name.lower()
+
+
+_TAR_CACHE: dict[tuple[Path, int, int], TarIndex] = {}
+_TAR_LOCK = threading.Lock()
+
+
+def tar_index(path: Path) -> TarIndex:
+    """The index of ``path``, built once per (file, mtime, size)."""
+    stat = path.stat()
+    key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+    with _TAR_LOCK:
+        index = _TAR_CACHE.get(key)
+        if index is None:
+            index = _TAR_CACHE[key] = TarIndex(path)
+        return index
+
+
+def _file_at(base: Path, parts: tuple[str, ...]) -> FileSource | None:
+    candidate = base.joinpath(*parts)
+    try:
+        if candidate.is_file():
+            return FileSource(candidate, candidate.stat().st_size)
+    except OSError as exc:  # unreadable, loop of symlinks, name too long...
+        log.debug("%s: %s", candidate, exc)
+    return None
+
+
+class FileResolver:
+    """The reference lookup order for one board (chip + USB path) and boot directory."""
+
+    def __init__(self, boot_dir: Path | None, chip: Chip, *, usb_path: str | None = None,
+                 overlay: bool = False, fallback_dir: Path | None = None) -> None:
+        self.boot_dir = boot_dir
+        self.chip = chip
+        self.usb_path = usb_path
+        self.overlay = overlay
+        self.fallback_dir = fallback_dir
+        archive = boot_dir / BOOTFILES_ARCHIVE if boot_dir else None
+        self.archive = tar_index(archive) if archive and archive.is_file() else None
+
+    def resolve(self, name: str) -> FileSource | None:
+        """The source of ``name`` or None when missing.  ``name`` must pass the sanitiser."""
+        parts = safe_parts(name)
+        prefix = self.chip.prefix
+        if self.boot_dir is not None:
+            if self.archive is not None:
+                found = _file_at(self.boot_dir, (prefix, *parts)) or self.archive.find(
+                    "/".join((prefix, *parts)))
+                if found:
+                    return found
+            if self.overlay and self.usb_path and not parts[-1].lower().startswith("bootcode"):
+                found = _file_at(self.boot_dir / self.usb_path, parts)
+                if found:
+                    return found
+            found = _file_at(self.boot_dir, (prefix, *parts)) or _file_at(self.boot_dir, parts)
+            if found:
+                return found
+        if self.fallback_dir is not None and "/".join(parts).lower() in BUILTIN_MSD_NAMES:
+            return _file_at(self.fallback_dir, parts)
+        return None

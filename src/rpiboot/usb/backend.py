@@ -1,0 +1,78 @@
+"""Choose the libusb library: ``$RPIBOOT_LIBUSB``, libusb-package's bundled one, or the system's."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from rpiboot.errors import InputError, RpibootError
+
+log = logging.getLogger(__name__)
+
+LIBUSB_ENV = "RPIBOOT_LIBUSB"
+
+
+def _backend_from_path(path: str) -> Any:
+    import usb.backend.libusb1 as libusb1
+
+    return libusb1.get_backend(find_library=lambda _name: path)
+
+
+def _bundled_backend() -> tuple[Any, str] | None:
+    try:
+        import libusb_package
+    except ImportError:
+        return None
+    try:
+        path = str(libusb_package.get_library_path())
+        backend = libusb_package.get_libusb1_backend()
+    except Exception as exc:  # a broken wheel must not stop the system fallback
+        log.debug("libusb-package could not load its library: %s", exc)
+        return None
+    if backend is None:
+        return None
+    return backend, f"libusb-package bundled libusb ({path})"
+
+
+def _system_backend() -> tuple[Any, str] | None:
+    import usb.backend.libusb1 as libusb1
+
+    backend = libusb1.get_backend()
+    if backend is None:
+        return None
+    lib = getattr(libusb1, "_lib", None)
+    name = getattr(lib, "_name", None) or "found by ctypes.util.find_library"
+    return backend, f"system libusb ({name})"
+
+
+def load_backend() -> tuple[Any, str]:
+    """The pyusb backend to use and a human description of which libusb it loaded.
+
+    Order: ``$RPIBOOT_LIBUSB`` (a path to libusb-1.0.so/.dylib/.dll), the library bundled
+    with libusb-package, then the system libusb.  Raises RpibootError if none loads.
+    """
+    override = os.environ.get(LIBUSB_ENV)
+    if override:
+        if not os.path.exists(override):
+            raise InputError(
+                f"{LIBUSB_ENV}={override}: no such file",
+                hint=f"Point {LIBUSB_ENV} at a libusb-1.0 shared library, or unset it.",
+            )
+        backend = _backend_from_path(override)
+        if backend is None:
+            raise InputError(
+                f"{LIBUSB_ENV}={override}: could not load it as libusb-1.0",
+                hint="Check that the file is a libusb-1.0 library for this CPU, or unset it.",
+            )
+        return backend, f"libusb from {LIBUSB_ENV} ({override})"
+    for candidate in (_bundled_backend, _system_backend):
+        found = candidate()
+        if found is not None:
+            log.debug("using %s", found[1])
+            return found
+    raise RpibootError(
+        "no usable libusb-1.0 library found",
+        hint="Reinstall rpiboot (it bundles libusb through libusb-package), install your "
+        f"system's libusb-1.0 package, or set {LIBUSB_ENV}=/path/to/libusb-1.0.so.",
+    )

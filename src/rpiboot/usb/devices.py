@@ -1,0 +1,115 @@
+"""List Broadcom boot devices by USB port path and apply the user's filters (-p, -N, -i)."""
+
+from __future__ import annotations
+
+import fnmatch
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from rpiboot.chips import BROADCOM_VID, Chip, chip_for, is_rom_stage
+
+log = logging.getLogger(__name__)
+
+
+def port_path_of(bus: int | None, port_numbers: tuple[int, ...] | None, port: int | None) -> str:
+    """The reference's USB path "BUS-P.P.P" (e.g. "1-1.3.2")."""
+    ports = tuple(port_numbers or ())
+    if not ports and port:
+        ports = (port,)
+    chain = ".".join(str(p) for p in ports) if ports else "0"
+    return f"{bus or 0}-{chain}"
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One enumerated Broadcom boot device (nothing opened yet)."""
+
+    vid: int
+    pid: int
+    bus: int
+    address: int
+    port_path: str
+    port_number: int
+    serial_index: int
+    device: Any = field(compare=False, repr=False, hash=False)  # the usb.core.Device
+
+    @property
+    def chip(self) -> Chip | None:
+        return chip_for(self.pid) if self.vid == BROADCOM_VID else None
+
+    @property
+    def is_rom(self) -> bool:
+        return is_rom_stage(self.serial_index)
+
+    @property
+    def stage(self) -> str:
+        return "rom" if self.is_rom else "fileserver"
+
+    @property
+    def identity(self) -> tuple[str, int, int]:
+        """Changes on every re-enumeration (new address), stable while the device stays."""
+        return self.port_path, self.bus, self.address
+
+    @property
+    def vid_pid(self) -> str:
+        return f"{self.vid:04x}:{self.pid:04x}"
+
+
+def _describe(dev: Any) -> DeviceInfo:
+    port_numbers = getattr(dev, "port_numbers", None)
+    port = getattr(dev, "port_number", None) or 0
+    ports = tuple(port_numbers) if port_numbers else ()
+    return DeviceInfo(
+        vid=dev.idVendor,
+        pid=dev.idProduct,
+        bus=dev.bus or 0,
+        address=dev.address or 0,
+        port_path=port_path_of(dev.bus, ports, port),
+        port_number=ports[-1] if ports else port,
+        serial_index=dev.iSerialNumber,
+        device=dev,
+    )
+
+
+def list_devices(backend: Any) -> list[DeviceInfo]:
+    """Every Broadcom device with a known boot PID on the bus, fresh from the backend.
+
+    Only descriptors are read: nothing is opened.  Other vendors' devices and Broadcom
+    devices that are not boot chips are skipped.
+    """
+    import usb.core
+
+    found = usb.core.find(
+        find_all=True,
+        backend=backend,
+        custom_match=lambda d: d.idVendor == BROADCOM_VID and chip_for(d.idProduct) is not None,
+    )
+    return [_describe(dev) for dev in found]
+
+
+@dataclass(frozen=True)
+class DeviceFilter:
+    """The reference's selection flags: -p PATH (exact or glob), -N port number, -i SERIAL."""
+
+    port_path: str | None = None
+    port_number: int | None = None
+    serial: str | None = None
+
+    def matches_location(self, info: DeviceInfo) -> bool:
+        """-p and -N, which need no access to the device."""
+        if self.port_path is not None:
+            pattern = self.port_path
+            if info.port_path != pattern and not fnmatch.fnmatchcase(info.port_path, pattern):
+                return False
+        return self.port_number is None or info.port_number == self.port_number
+
+    def matches_serial(self, serial: str | None) -> bool:
+        """-i: the board's serial string must equal the given one."""
+        return self.serial is None or serial == self.serial
+
+    def describe(self) -> dict[str, Any]:
+        """The filters in effect, for the Waiting event."""
+        items = {"port_path": self.port_path, "port_number": self.port_number,
+                 "serial": self.serial}
+        return {key: value for key, value in items.items() if value is not None}

@@ -1,0 +1,243 @@
+"""One open board: claim its vendor interface and move RPIBOOT messages (spec section 2)."""
+
+from __future__ import annotations
+
+import array
+import errno
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from rpiboot.errors import BootError, DeviceGone, PermissionDenied, RpibootError, TimeoutExpired
+from rpiboot.protocol.messages import split_length
+from rpiboot.usb.devices import DeviceInfo
+
+log = logging.getLogger(__name__)
+
+VENDOR_OUT = 0x40
+VENDOR_IN = 0xC0
+MAX_BULK_CHUNK = 16 * 1024
+CONTROL_TIMEOUT_S = 1.0
+BULK_TIMEOUT_S = 5.0
+READ_TIMEOUT_S = 20.0
+
+# libusb error codes (pyusb's USBError.backend_error_code)
+_LIBUSB_IO, _LIBUSB_ACCESS, _LIBUSB_NO_DEVICE, _LIBUSB_BUSY = -1, -3, -4, -6
+_LIBUSB_TIMEOUT, _LIBUSB_PIPE = -7, -9
+
+UDEV_RULE = 'SUBSYSTEM=="usb", ATTR{idVendor}=="0a5c", MODE="0660", GROUP="plugdev"'
+
+
+def permission_hint() -> str:
+    """What to do about a refused USB open, for this OS."""
+    if sys.platform.startswith("linux"):
+        return (
+            "Run as root, or let your user open Broadcom boot devices with a udev rule:\n"
+            f"  echo '{UDEV_RULE}' | sudo tee /etc/udev/rules.d/60-rpiboot.rules\n"
+            "  sudo udevadm control --reload-rules && sudo udevadm trigger\n"
+            "and add yourself to the group: sudo usermod -aG plugdev $USER (then log in again)."
+        )
+    if sys.platform == "darwin":
+        return ("Another program may hold the device; close it and retry, or run with sudo.")
+    if sys.platform.startswith("win"):
+        return ("Install the WinUSB driver for the 'BCM27xx Boot' device (e.g. with Zadig), "
+                "then unplug and re-plug the board.")
+    return "Run with sufficient privileges to open USB devices."
+
+
+def _is_error(exc: Exception, libusb_code: int, *errnos: int) -> bool:
+    code = getattr(exc, "backend_error_code", None)
+    return code == libusb_code or getattr(exc, "errno", None) in errnos
+
+
+def translate_usb_error(exc: Exception, where: str, *, timeout_s: float | None = None
+                        ) -> RpibootError:
+    """Map a pyusb USBError to the RpibootError a user can act on."""
+    import usb.core
+
+    if isinstance(exc, usb.core.USBTimeoutError) or _is_error(exc, _LIBUSB_TIMEOUT,
+                                                              errno.ETIMEDOUT):
+        limit = f" after {timeout_s:g} s" if timeout_s else ""
+        return TimeoutExpired(
+            f"{where}: the board did not answer{limit}",
+            hint="Check the cable, the USB port/hub and the board's power supply; a signed "
+            "bootcode the ROM rejects also looks like this.")
+    if _is_error(exc, _LIBUSB_ACCESS, errno.EACCES, errno.EPERM):
+        return PermissionDenied(f"{where}: permission denied opening the USB device",
+                                hint=permission_hint())
+    if _is_error(exc, _LIBUSB_NO_DEVICE, errno.ENODEV, errno.ESHUTDOWN) or _is_error(
+            exc, _LIBUSB_IO, errno.EIO) or _is_error(exc, _LIBUSB_PIPE, errno.EPIPE):
+        return DeviceGone(f"{where}: the board disconnected ({exc})",
+                          hint="If this was not expected, check the cable and power.")
+    if _is_error(exc, _LIBUSB_BUSY, errno.EBUSY):
+        return BootError(f"{where}: the USB device is busy ({exc})",
+                         hint="Another program (another rpiboot?) is using this board.")
+    return BootError(f"{where}: USB error: {exc}")
+
+
+class BoardLink:
+    """An opened boot device with its vendor interface claimed.
+
+    Use as a context manager; ``close()`` releases the interface and disposes every libusb
+    resource, so nothing leaks when the board re-enumerates.
+    """
+
+    def __init__(self, info: DeviceInfo, *, read_timeout: float = READ_TIMEOUT_S) -> None:
+        self.info = info
+        self.device: Any = info.device
+        self.read_timeout = read_timeout
+        self.interface = 0
+        self.out_endpoint = 0x01
+        self._claimed = False
+        self._chunk = array.array("B", bytes(MAX_BULK_CHUNK))
+
+    @property
+    def where(self) -> str:
+        return f"USB device {self.info.vid_pid} at {self.info.port_path}"
+
+    def __enter__(self) -> BoardLink:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def open(self) -> None:
+        """Set the configuration if needed, detach a kernel driver, claim the interface."""
+        import usb.core
+        import usb.util
+
+        try:
+            self._select_configuration()
+            self._detach_kernel_driver()
+            usb.util.claim_interface(self.device, self.interface)
+            self._claimed = True
+        except usb.core.USBError as exc:
+            self.close()
+            raise translate_usb_error(exc, self.where) from exc
+        log.debug("%s: claimed interface %d, OUT endpoint %#04x", self.where, self.interface,
+                  self.out_endpoint)
+
+    def _select_configuration(self) -> None:
+        import usb.core
+
+        try:
+            config = self.device.get_active_configuration()
+        except usb.core.USBError:
+            config = None
+        if config is None:
+            self.device.set_configuration()
+            config = self.device.get_active_configuration()
+        if config.bNumInterfaces >= 2:
+            self.interface, self.out_endpoint = 1, 0x03
+        else:
+            self.interface, self.out_endpoint = 0, 0x01
+
+    def _detach_kernel_driver(self) -> None:
+        import usb.core
+
+        try:
+            if self.device.is_kernel_driver_active(self.interface):
+                self.device.detach_kernel_driver(self.interface)
+        except (NotImplementedError, usb.core.USBError) as exc:
+            # Not supported on macOS/Windows, or no driver bound: nothing to detach.
+            log.debug("%s: kernel driver check: %s", self.where, exc)
+
+    def close(self) -> None:
+        """Release the interface and free every handle (safe to call twice / after a loss)."""
+        import usb.core
+        import usb.util
+
+        if self._claimed:
+            self._claimed = False
+            try:
+                usb.util.release_interface(self.device, self.interface)
+            except usb.core.USBError as exc:
+                log.debug("%s: release_interface: %s", self.where, exc)
+        try:
+            usb.util.dispose_resources(self.device)
+        except usb.core.USBError as exc:
+            log.debug("%s: dispose_resources: %s", self.where, exc)
+
+    def read_serial(self) -> str | None:
+        """The iSerialNumber string, or None when index 0 or unreadable."""
+        import usb.core
+        import usb.util
+
+        if not self.info.serial_index:
+            return None
+        try:
+            return usb.util.get_string(self.device, self.info.serial_index)
+        except (usb.core.USBError, ValueError) as exc:
+            log.debug("%s: serial string unreadable: %s", self.where, exc)
+            return None
+
+    def _control_out(self, length: int, what: str) -> None:
+        import usb.core
+
+        w_value, w_index = split_length(length)
+        try:
+            self.device.ctrl_transfer(VENDOR_OUT, 0, w_value, w_index, None,
+                                      int(CONTROL_TIMEOUT_S * 1000))
+        except usb.core.USBError as exc:
+            raise translate_usb_error(exc, f"{self.where}: {what}",
+                                      timeout_s=CONTROL_TIMEOUT_S) from exc
+
+    def write_header(self, length: int) -> None:
+        """The WRITE control request announcing ``length`` bulk bytes."""
+        self._control_out(length, f"write header ({length} bytes)")
+
+    def send_size(self, size: int) -> None:
+        """The GetFileSize answer: the WRITE header alone, carrying ``size``."""
+        self._control_out(size, f"size answer {size}")
+
+    def write(self, data: bytes) -> None:
+        """WRITE(data): header with the length, then the bytes in bulk chunks."""
+        self.write_chunks(len(data), _split(data))
+
+    def write_chunks(self, length: int, chunks: Iterable[memoryview | bytes]) -> int:
+        """WRITE ``length`` bytes produced by ``chunks`` (each <= 16 KiB); returns bytes sent."""
+        self.write_header(length)
+        sent = 0
+        for chunk in chunks:
+            self.bulk_out(chunk)
+            sent += len(chunk)
+        if sent != length:
+            raise BootError(f"{self.where}: sent {sent} bytes but announced {length}",
+                            hint="The file changed size while it was being served.")
+        return sent
+
+    def bulk_out(self, chunk: memoryview | bytes | array.array) -> None:
+        """One bulk OUT call of at most 16 KiB on the vendor endpoint."""
+        import usb.core
+
+        if len(chunk) > MAX_BULK_CHUNK:
+            raise ValueError("bulk chunks are at most 16 KiB")
+        buf = chunk if isinstance(chunk, array.array) else array.array("B", chunk)
+        try:
+            self.device.write(self.out_endpoint, buf, int(BULK_TIMEOUT_S * 1000))
+        except usb.core.USBError as exc:
+            raise translate_usb_error(exc, f"{self.where}: bulk write",
+                                      timeout_s=BULK_TIMEOUT_S) from exc
+
+    def read(self, length: int, *, timeout: float | None = None) -> bytes:
+        """READ(n): vendor control IN carrying the length in wValue/wIndex."""
+        import usb.core
+
+        limit = self.read_timeout if timeout is None else timeout
+        w_value, w_index = split_length(length)
+        buf = array.array("B", bytes(length))
+        try:
+            got = self.device.ctrl_transfer(VENDOR_IN, 0, w_value, w_index, buf,
+                                            max(1, int(limit * 1000)))
+        except usb.core.USBError as exc:
+            raise translate_usb_error(exc, f"{self.where}: read {length} bytes",
+                                      timeout_s=limit) from exc
+        return buf[:got].tobytes()
+
+
+def _split(data: bytes) -> Iterable[memoryview]:
+    view = memoryview(data)
+    for start in range(0, len(view), MAX_BULK_CHUNK):
+        yield view[start:start + MAX_BULK_CHUNK]
