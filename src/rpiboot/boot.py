@@ -7,17 +7,25 @@ what happens through ``on_event`` callbacks (see :mod:`rpiboot.events`).
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rpiboot.errors import ExitCode, RpibootError
-from rpiboot.events import BoardRef, Event
+from rpiboot.errors import ExitCode, InputError, RpibootError, TimeoutExpired
+from rpiboot.events import BoardRef, Event, Waiting
+from rpiboot.protocol.rom import STATUS_WAIT_S
+from rpiboot.protocol.session import BoardSession
+from rpiboot.usb.devices import DeviceFilter, DeviceInfo
+from rpiboot.usb.watch import DeviceWatcher
 
 if TYPE_CHECKING:
     import usb.backend
+
+log = logging.getLogger(__name__)
 
 EventCallback = Callable[[Event], None]
 
@@ -40,6 +48,10 @@ class BootOptions:
     stage_timeout: float = 30.0  # one stage incl. waiting for the re-enumerated board
     boot_timeout: float = 300.0  # a whole board boot
     poll_interval: float = 0.02  # device polling interval (-m MICROSECONDS maps here)
+    status_wait: float = STATUS_WAIT_S  # wait before reading the ROM status (reference: 1 s)
+
+    def device_filter(self) -> DeviceFilter:
+        return DeviceFilter(self.port_path, self.port_number, self.serial)
 
 
 @dataclass
@@ -68,5 +80,105 @@ def serve(
     on_event: EventCallback | None = None,
     stop: threading.Event | None = None,
 ) -> ServeResult:
-    """Serve matching boards; see the module docstring and notes/bootapi.md."""
-    raise NotImplementedError("serve() is being written")
+    """Serve matching boards until done (see the module docstring and notes/bootapi.md).
+
+    Without ``loop``: returns once one board finished (or failed) its file-server stage;
+    raises TimeoutExpired if no matching board appeared within ``wait_timeout``.  With
+    ``loop``: serves boards concurrently (one worker thread per port path) until ``stop``
+    is set, or until no board was seen for ``wait_timeout`` seconds.
+    """
+    from rpiboot.firmware import check_firmware_available
+
+    if options.boot_dir is not None and not options.boot_dir.is_dir():
+        raise InputError(f"boot directory {options.boot_dir} does not exist",
+                         hint="Pass -d with an existing directory holding the boot files.")
+    if options.boot_dir is None:
+        check_firmware_available(options.firmware_dir)
+    if backend is None:
+        from rpiboot.usb.backend import load_backend
+
+        backend, description = load_backend()
+        log.info("using %s", description)
+    server = _Server(options, DeviceWatcher(backend), on_event or (lambda _event: None),
+                     stop or threading.Event())
+    return server.run()
+
+
+class _Server:
+    """The polling loop: starts one session per new matching board, collects results."""
+
+    def __init__(self, options: BootOptions, watcher: DeviceWatcher, emit: EventCallback,
+                 stop: threading.Event) -> None:
+        self.options = options
+        self.watcher = watcher
+        self.emit = emit
+        self.stop = stop
+        self.filter = options.device_filter()
+        self.result = ServeResult()
+        self.sessions: dict[str, BoardSession] = {}
+        self.handled: dict[str, tuple[str, int, int]] = {}  # port -> identity already handled
+        self.last_activity = time.monotonic()
+
+    def run(self) -> ServeResult:
+        self.emit(Waiting(None, filters=self.filter.describe()))
+        while not self.stop.is_set():
+            for info in self.watcher.poll():
+                self._maybe_start(info)
+            if self._reap() and not self.options.loop:
+                return self.result
+            self._check_wait_timeout()
+            self.stop.wait(self.options.poll_interval)
+        self._join_all(timeout=2.0)
+        return self.result
+
+    def _maybe_start(self, info: DeviceInfo) -> None:
+        if info.port_path in self.sessions or not self.filter.matches_location(info):
+            return
+        if self.handled.get(info.port_path) == info.identity:
+            return
+        if not self.options.loop and self.sessions:
+            return
+        session = BoardSession(info, self.options, self.watcher, self.emit, self.stop)
+        self.sessions[info.port_path] = session
+        self.handled[info.port_path] = info.identity
+        session.start()
+
+    def _reap(self) -> bool:
+        """Collect ended sessions; True if one board reached an end (finished or failed)."""
+        ended = False
+        for port, session in list(self.sessions.items()):
+            if session.is_alive():
+                continue
+            del self.sessions[port]
+            self.handled[port] = session.last_identity
+            self.last_activity = time.monotonic()
+            if session.outcome == "finished":
+                self.result.finished.append(session.board)
+                ended = True
+            elif session.outcome == "failed" and session.error is not None:
+                self.result.failed.append((session.board, session.error))
+                ended = True
+        if self.sessions:
+            self.last_activity = time.monotonic()
+        return ended
+
+    def _check_wait_timeout(self) -> None:
+        limit = self.options.wait_timeout
+        if limit is None or self.sessions:
+            return
+        if time.monotonic() - self.last_activity < limit:
+            return
+        if self.options.loop and (self.result.finished or self.result.failed):
+            self.stop.set()
+            return
+        raise TimeoutExpired(
+            f"no matching board appeared within {limit:g} s",
+            hint="Check that the board is in RPIBOOT mode (nRPIBOOT jumper / button held), "
+            "the cable carries data, and the -p/-i filters match.")
+
+    def _join_all(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for session in list(self.sessions.values()):
+            session.join(max(0.0, deadline - time.monotonic()))
+        self._reap()
+

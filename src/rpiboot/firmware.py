@@ -98,3 +98,26 @@ def find_default_firmware(chip: Chip, firmware_dir: Path | None = None) -> Defau
         f"${FIRMWARE_ENV}) pointing at a usbboot checkout/installation that holds "
         f"{MSD}/ and {GADGET}/ (e.g. 'sudo apt install rpiboot' installs {SYSTEM_DIR}).",
     )
+
+
+def find_msd_dir(firmware_dir: Path | None = None) -> Path | None:
+    """The first installed ``msd/`` folder (the reference's built-in files), or None."""
+    for root, _origin in search_roots(firmware_dir):
+        if _has_msd(root / MSD):
+            return root / MSD
+    return None
+
+
+def check_firmware_available(firmware_dir: Path | None = None) -> None:
+    """Fail fast (InputError) when no -d is given and no firmware is installed anywhere."""
+    looked = []
+    for root, origin in search_roots(firmware_dir):
+        if _has_msd(root / MSD) or _has_gadget(root / GADGET):
+            return
+        looked.append(f"{root} ({origin})")
+    raise InputError(
+        "no boot directory given (-d) and no installed default firmware found; looked in: "
+        + "; ".join(looked),
+        hint=f"Pass -d DIR with the boot files, or --firmware-dir DIR / ${FIRMWARE_ENV}=DIR "
+        f"pointing at a usbboot tree with {MSD}/ and {GADGET}/ (e.g. a clone of "
+        "raspberrypi/usbboot, or 'sudo apt install rpiboot' for /usr/share/rpiboot).")

@@ -36,12 +36,13 @@ class FileServer:
 
     def __init__(self, link: Link, resolver: FileResolver, *, board: BoardRef | None,
                  emit: Callable[[Event], None], metadata: MetadataCollector | None = None,
-                 deadline: float | None = None) -> None:
+                 idle_timeout: float | None = None, deadline: float | None = None) -> None:
         self.link = link
         self.resolver = resolver
         self.board = board
         self.emit = emit
         self.metadata = metadata
+        self.idle_timeout = idle_timeout
         self.deadline = deadline
         self.requests = 0
 
@@ -58,22 +59,25 @@ class FileServer:
                 return FileServerOutcome("done", self.requests)
 
     def _next_message(self) -> FileMessage:
-        """READ(260), retrying while the board NAKs, until the stage deadline."""
+        """READ(260), retrying while the board NAKs, for at most ``idle_timeout`` (and never
+        past ``deadline``)."""
+        limits = [t for t in (self.deadline, self.idle_timeout and
+                              time.monotonic() + self.idle_timeout) if t]
+        until = min(limits) if limits else None
         while True:
             timeout = None
-            if self.deadline is not None:
-                timeout = self.deadline - time.monotonic()
+            if until is not None:
+                timeout = until - time.monotonic()
                 if timeout <= 0:
-                    raise TimeoutExpired(f"{self.link.where}: no file request from the board "
-                                         "before the stage timeout",
-                                         hint="The board stopped asking for files; reset it.")
-                timeout = min(timeout, getattr(self.link, "read_timeout", timeout))
+                    raise TimeoutExpired(
+                        f"{self.link.where}: no file request from the board for "
+                        f"{self.idle_timeout or 0:g} s (after {self.requests} requests)",
+                        hint="The board stopped asking for files; reset it and retry.")
             try:
                 return parse_file_message(self.link.read(FILE_MESSAGE_SIZE, timeout=timeout))
             except TimeoutExpired:
-                if self.deadline is None:
+                if until is None:
                     raise
-                continue
 
     def _answer(self, message: FileMessage) -> bool:
         """Answer one request; True when the stage is over."""

@@ -56,36 +56,42 @@ class DeviceInfo:
         return f"{self.vid:04x}:{self.pid:04x}"
 
 
-def _describe(dev: Any) -> DeviceInfo:
-    port_numbers = getattr(dev, "port_numbers", None)
-    port = getattr(dev, "port_number", None) or 0
+def _describe(desc: Any, device: Any) -> DeviceInfo:
+    port_numbers = getattr(desc, "port_numbers", None)
+    port = getattr(desc, "port_number", None) or 0
     ports = tuple(port_numbers) if port_numbers else ()
+    bus = getattr(desc, "bus", None) or 0
     return DeviceInfo(
-        vid=dev.idVendor,
-        pid=dev.idProduct,
-        bus=dev.bus or 0,
-        address=dev.address or 0,
-        port_path=port_path_of(dev.bus, ports, port),
+        vid=desc.idVendor,
+        pid=desc.idProduct,
+        bus=bus,
+        address=getattr(desc, "address", None) or 0,
+        port_path=port_path_of(bus, ports, port),
         port_number=ports[-1] if ports else port,
-        serial_index=dev.iSerialNumber,
-        device=dev,
+        serial_index=desc.iSerialNumber,
+        device=device,
     )
 
 
 def list_devices(backend: Any) -> list[DeviceInfo]:
     """Every Broadcom device with a known boot PID on the bus, fresh from the backend.
 
-    Only descriptors are read: nothing is opened.  Other vendors' devices and Broadcom
-    devices that are not boot chips are skipped.
+    Only device descriptors are read (libusb caches them): nothing is opened, and no
+    pyusb ``Device`` object is built for other vendors' devices, so polling stays cheap.
     """
     import usb.core
 
-    found = usb.core.find(
-        find_all=True,
-        backend=backend,
-        custom_match=lambda d: d.idVendor == BROADCOM_VID and chip_for(d.idProduct) is not None,
-    )
-    return [_describe(dev) for dev in found]
+    found: list[DeviceInfo] = []
+    for handle in backend.enumerate_devices():
+        try:
+            desc = backend.get_device_descriptor(handle)
+        except usb.core.USBError as exc:  # vanished between listing and reading
+            log.debug("descriptor unreadable: %s", exc)
+            continue
+        if desc.idVendor != BROADCOM_VID or chip_for(desc.idProduct) is None:
+            continue
+        found.append(_describe(desc, usb.core.Device(handle, backend)))
+    return found
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,194 @@
+"""One board's boot, followed by its USB port path through its re-enumerations.
+
+ROM stage -> (board re-enumerates) -> file-server stage -> the board boots its next stage.
+Each stage opens a fresh :class:`BoardLink` and closes it (release + dispose) before the
+board disconnects, so no libusb handle leaks.  Runs in its own worker thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from rpiboot.chips import Chip
+from rpiboot.errors import BootError, InputError, RpibootError, TimeoutExpired
+from rpiboot.events import (
+    BoardAttached,
+    BoardFailed,
+    BoardFinished,
+    BoardRef,
+    Event,
+    MetadataReceived,
+    StageStarted,
+)
+from rpiboot.metadata import MetadataCollector, write_metadata
+from rpiboot.protocol.fileserver import FileServer
+from rpiboot.protocol.rom import run_rom_stage
+from rpiboot.sources import FileResolver
+from rpiboot.usb.devices import DeviceInfo
+from rpiboot.usb.link import BoardLink
+from rpiboot.usb.watch import DeviceWatcher
+
+if TYPE_CHECKING:
+    from rpiboot.boot import BootOptions
+
+log = logging.getLogger(__name__)
+
+MAX_ROM_ROUNDS = 3  # a ROM that keeps coming back after accepting bootcode is a failure
+BOOTSIG = "bootsig.bin"
+
+
+class BoardSession(threading.Thread):
+    """Boots one board; ``outcome`` is "finished", "failed" or "skipped" (-i mismatch)."""
+
+    def __init__(self, info: DeviceInfo, options: BootOptions, watcher: DeviceWatcher,
+                 emit: Callable[[Event], None], stop: threading.Event) -> None:
+        super().__init__(name=f"rpiboot-{info.port_path}", daemon=True)
+        self.info = info
+        self.options = options
+        self.watcher = watcher
+        self.emit = emit
+        self.stop = stop
+        self.board = BoardRef(info.port_path, None, info.chip.family if info.chip else None)
+        self.last_identity = info.identity
+        self.outcome = "running"
+        self.error: RpibootError | None = None
+        self.started_at = time.monotonic()
+        self.deadline = self.started_at + options.boot_timeout
+        self.serial_checked = False
+
+    def run(self) -> None:
+        try:
+            self.outcome = self._boot()
+        except RpibootError as exc:
+            self._fail(exc)
+        except Exception as exc:  # a bug must end this board's boot, not hang the server
+            log.exception("%s: internal error", self.board.label())
+            self._fail(RpibootError(f"{self.board.label()}: internal error: {exc!r}",
+                                    hint="This is a bug in rpiboot; please report it."))
+
+    def _fail(self, exc: RpibootError) -> None:
+        self.outcome, self.error = "failed", exc
+        log.error("%s: %s", self.board.label(), exc)
+        self.emit(BoardFailed(self.board, error=str(exc), hint=exc.hint,
+                              exit_code=int(exc.exit_code)))
+
+    def _boot(self) -> str:
+        info = self.info
+        rom_rounds = 0
+        while True:
+            chip = info.chip
+            assert chip is not None  # list_devices only yields known boot chips
+            if info.is_rom:
+                rom_rounds += 1
+                if rom_rounds > MAX_ROM_ROUNDS:
+                    raise BootError(f"{self.board.label()}: the boot ROM came back "
+                                    f"{MAX_ROM_ROUNDS} times after accepting the bootcode",
+                                    hint="Check the second-stage file and the board's power.")
+                if not self._rom_stage(info, chip):
+                    return "skipped"
+                info = self._next_stage(info)
+            else:
+                return self._file_server_stage(info, chip)
+
+    def _attach(self, link: BoardLink, info: DeviceInfo) -> bool:
+        """Read the serial, update the board label, apply -i; False to skip this board."""
+        serial = link.read_serial()
+        self.board = BoardRef(info.port_path, serial or self.board.serial,
+                              info.chip.family if info.chip else None)
+        if not self.serial_checked:
+            if not self.options.device_filter().matches_serial(serial):
+                log.info("%s: serial %r does not match -i %s: left alone", info.port_path,
+                         serial, self.options.serial)
+                return False
+            self.serial_checked = True
+        self.emit(BoardAttached(self.board, stage=info.stage, vid_pid=info.vid_pid,
+                                serial_index=info.serial_index))
+        self.emit(StageStarted(self.board, stage=info.stage))
+        return True
+
+    def _resolver(self, info: DeviceInfo, chip: Chip) -> FileResolver:
+        from rpiboot.firmware import find_default_firmware, find_msd_dir
+
+        opts = self.options
+        if opts.boot_dir is not None:
+            return FileResolver(opts.boot_dir, chip, usb_path=info.port_path,
+                                overlay=opts.overlay,
+                                fallback_dir=find_msd_dir(opts.firmware_dir))
+        firmware = find_default_firmware(chip, opts.firmware_dir)
+        return FileResolver(firmware.boot_dir, chip, usb_path=info.port_path,
+                            fallback_dir=firmware.msd_dir)
+
+    def _rom_stage(self, info: DeviceInfo, chip: Chip) -> bool:
+        resolver = self._resolver(info, chip)
+        bootcode = resolver.resolve(chip.second_stage)
+        if bootcode is None:
+            raise InputError(f"{chip.second_stage} not found for {chip.family} "
+                             f"(boot directory {resolver.boot_dir})",
+                             hint=f"Put {chip.second_stage} in the boot directory (or "
+                             f"{chip.prefix}/{chip.second_stage}).")
+        signature = self._signature(resolver, chip)
+        with BoardLink(info) as link:
+            if not self._attach(link, info):
+                return False
+            run_rom_stage(link, chip, bootcode, signature=signature, board=self.board,
+                          emit=self.emit, stop=self.stop, status_wait=self.options.status_wait)
+        return True
+
+    def _signature(self, resolver: FileResolver, chip: Chip) -> bytes:
+        if not self.options.signed:
+            return b""
+        if not chip.signed_boot_message:
+            log.warning("%s: -s applies to BCM2835/7 only; ignored for %s",
+                        self.board.label(), chip.family)
+            return b""
+        source = resolver.resolve(BOOTSIG)
+        if source is None or source.size < 20:
+            raise InputError(f"signed boot (-s): {BOOTSIG} missing or shorter than 20 bytes "
+                             f"in {resolver.boot_dir}",
+                             hint=f"Put the 20-byte {BOOTSIG} beside {chip.second_stage}.")
+        return source.read_all()[:20]
+
+    def _next_stage(self, previous: DeviceInfo) -> DeviceInfo:
+        """Wait for the board to re-appear at its port path after a stage."""
+        deadline = min(time.monotonic() + self.options.stage_timeout, self.deadline)
+        info = self.watcher.wait_for(previous.port_path, not_identity=previous.identity,
+                                     deadline=deadline, stop=self.stop)
+        if info is None:
+            if self.stop.is_set():
+                raise BootError(f"{self.board.label()}: stopped before the next stage")
+            raise TimeoutExpired(
+                f"{self.board.label()}: the board did not re-appear for its next stage "
+                f"within {self.options.stage_timeout:g} s",
+                hint="The second stage did not start: check the power supply and cable; "
+                "bootcode for the wrong chip does this too.")
+        self.last_identity = info.identity
+        return info
+
+    def _file_server_stage(self, info: DeviceInfo, chip: Chip) -> str:
+        resolver = self._resolver(info, chip)
+        collector = MetadataCollector() if self.options.metadata else None
+        with BoardLink(info) as link:
+            if not self._attach(link, info):
+                return "skipped"
+            server = FileServer(link, resolver, board=self.board, emit=self.emit,
+                                metadata=collector, idle_timeout=self.options.stage_timeout,
+                                deadline=self.deadline)
+            server.run()
+        self._report_metadata(collector)
+        self.emit(BoardFinished(self.board, seconds=round(time.monotonic() - self.started_at,
+                                                          3)))
+        return "finished"
+
+    def _report_metadata(self, collector: MetadataCollector | None) -> None:
+        if not collector:
+            return
+        path = None
+        if self.options.metadata_dir is not None:
+            path = str(write_metadata(self.options.metadata_dir, self.board.serial, collector,
+                                      fallback=self.board.port_path))
+        self.emit(MetadataReceived(self.board, data=dict(collector.records), path=path))
+
