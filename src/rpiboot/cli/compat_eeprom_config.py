@@ -1,0 +1,135 @@
+"""``rpi-eeprom-config``: drop-in for the rpi-eeprom tool (read, extract, modify an image).
+
+Same flags and exit statuses as the reference, except where the reference is wrong (see the
+README "secure boot" section): outputs are written atomically (never left empty on failure),
+``--bootsys``/``--digest``/``--pubkey`` alone modify the image, data that does not fit is
+rejected, a missing ``bootconf.txt`` is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rpiboot.cli.toolchain import run_tool, write_output, write_stdout
+from rpiboot.errors import InputError, UsageError
+
+PROG = "rpi-eeprom-config"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Read, extract or modify the bootloader config (and files) of a "
+        "Raspberry Pi EEPROM image. Without a modification option the config is printed.")
+    parser.add_argument("eeprom", nargs="?", help="EEPROM image (pieeprom*.bin)")
+    parser.add_argument("-c", "--config", help="new bootconf.txt to store in the image")
+    parser.add_argument("-o", "--out", help="output file (default: stdout)")
+    parser.add_argument("-d", "--digest", help="bootconf.sig to store (signed config)")
+    parser.add_argument("-p", "--pubkey", help="RSA-2048 PEM whose public key is stored as "
+                        "pubkey.bin")
+    parser.add_argument("-x", "--extract", action="store_true",
+                        help="write bootcode.bin and every file of the image into the current "
+                        "directory")
+    parser.add_argument("-t", "--timestamp", type=int, help="set the update timestamp")
+    parser.add_argument("--bootcode", help="replace bootcode.bin (countersigned 2712 bootcode)")
+    parser.add_argument("--bootsys", help="replace bootsys (A/B images)")
+    parser.add_argument("--cacertder", help="store a CA certificate (DER) as cacert.der")
+    parser.add_argument("-e", "--edit", action="store_true", help="(on a Pi only; unsupported)")
+    parser.add_argument("-a", "--apply", help="(on a Pi only; unsupported)")
+    parser.add_argument("--debug", action="store_true", help="print the section table to stderr")
+    return parser
+
+
+def _read_input(path: str, what: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"{what} file '{path}' not found") from None
+    except OSError as err:
+        raise InputError(f"cannot read {what} file '{path}': {err.strerror}") from None
+
+
+def _modify(image, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
+    from rpiboot.eeprom.image import BOOTCODE_BIN, BOOTSYS
+    from rpiboot.signing.keys import load_public_key, public_key_to_bin
+
+    if args.config is not None and not Path(args.config).is_file():
+        raise InputError(f"config file '{args.config}' not found")
+    if args.timestamp is not None:
+        image.set_update_timestamp(args.timestamp)
+    steps = [(args.bootcode, BOOTCODE_BIN, "bootcode"), (args.bootsys, BOOTSYS, "bootsys"),
+             (args.cacertder, "cacert.der", "cacert"), (args.config, "bootconf.txt", "config"),
+             (args.digest, "bootconf.sig", "digest")]
+    for path, name, what in steps:
+        if path is not None:
+            image.replace_file(name, _read_input(path, what))
+    if args.pubkey is not None:
+        image.replace_file("pubkey.bin", public_key_to_bin(load_public_key(Path(args.pubkey))))
+
+
+def _emit(data: bytes, out: str | None) -> None:
+    if out is None:
+        write_stdout(data)
+    else:
+        write_output(out, data)
+
+
+def _debug_table(image) -> None:  # type: ignore[no-untyped-def]
+    for section in image.sections:
+        name = f" {section.name}" if section.name else ""
+        print(f"{section.offset:#08x} {section.magic:08x} {section.kind:<9} "
+              f"len={section.length}{name}", file=sys.stderr)
+
+
+def _extract(image, out: str | None) -> None:  # type: ignore[no-untyped-def]
+    if out is not None:
+        print(f"{PROG}: note: --out is ignored with --extract (files go to the current "
+              "directory)", file=sys.stderr)
+    for name, data in image.extractable_files().items():
+        if "/" in name or name in ("", ".", ".."):
+            raise InputError(f"{image.source}: refusing to extract a file named {name!r}")
+        write_output(name, data)
+
+
+def run(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.edit or args.apply is not None:
+        raise InputError("--edit/--apply must run on a Raspberry Pi 4 or Raspberry Pi 5 "
+                         "(they update the live EEPROM); not supported by this tool",
+                         hint="Build an image with --config/--out and serve it with "
+                         "`rpiboot recovery prepare` instead.")
+    if args.eeprom is None:
+        if args.config is not None:
+            raise UsageError("--config needs an EEPROM IMAGE argument")
+        raise InputError("no EEPROM image given (reading the live bootloader config is only "
+                         "possible on a Raspberry Pi)", hint=f"Usage: {PROG} IMAGE [options]")
+    from rpiboot.eeprom.image import EepromImage
+
+    image = EepromImage.load(Path(args.eeprom))
+    if args.debug:
+        _debug_table(image)
+    if args.extract:
+        _extract(image, args.out)
+        return 0
+    modifiers = (args.config, args.timestamp, args.bootcode, args.bootsys, args.cacertder,
+                 args.digest, args.pubkey)
+    if any(value is not None for value in modifiers):
+        _modify(image, args)
+        _emit(image.to_bytes(), args.out)
+        return 0
+    config = image.read_file("bootconf.txt")
+    if config is None:
+        raise InputError(f"{args.eeprom}: the image has no bootconf.txt section",
+                         hint="The image is damaged or not a bootloader image.")
+    _emit(config, args.out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_tool(PROG, run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

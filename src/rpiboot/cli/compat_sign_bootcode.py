@@ -1,0 +1,129 @@
+"""``rpi-sign-bootcode``: drop-in for the rpi-eeprom tool (append a second-stage signature).
+
+Same flags as the reference (plus rpi-eeprom master's ``-e``).  Differences: an unknown chip is
+an error (the reference silently does nothing), ``-H`` is refused for the 2711 SHA-1 format,
+the HSM signature is verified against ``-p``, and no output is written on failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import binascii
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rpiboot.cli.toolchain import run_tool, write_output, write_stdout
+from rpiboot.errors import InputError, UsageError
+
+PROG = "rpi-sign-bootcode"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description="Append a BCM2712 (or BCM2711) "
+                                     "signature block to a second-stage bootloader.")
+    parser.add_argument("-c", "--chip", type=int, required=True, help="2712 or 2711")
+    parser.add_argument("-i", "--input", help="input file (default: base64 text on stdin)")
+    parser.add_argument("-o", "--output", help="output file (default: base64 on stdout)")
+    parser.add_argument("-n", "--private-keynum", type=int, default=0,
+                        help="ROM key index: 16 = customer key, 0-4 = Raspberry Pi keys")
+    parser.add_argument("-v", "--private-version", type=int, default=0,
+                        help="anti-rollback version (0-32)")
+    parser.add_argument("-k", "--private-key", help="RSA-2048 private key (PEM)")
+    parser.add_argument("-H", "--hsm-wrapper", help="HSM wrapper (WRAPPER -a rsa2048-sha256 FILE)")
+    parser.add_argument("-p", "--public-key", help="public key to embed (HSM mode)")
+    parser.add_argument("-m", "--hmac", help="2711 only: HMAC-SHA1 key file (40 hex digits)")
+    parser.add_argument("-e", "--extract", help="print the signature blocks of a signed file")
+    parser.add_argument("-d", "--debug", action="store_true", help="print a layout to stderr")
+    return parser
+
+
+def _read_input(path: str | None) -> bytes:
+    if path is None:
+        try:
+            return base64.b64decode(sys.stdin.buffer.read(), validate=False)
+        except binascii.Error as err:
+            raise InputError(f"stdin is not base64 text ({err})") from None
+    try:
+        return Path(path).read_bytes()
+    except OSError as err:
+        raise InputError(f"{path}: cannot read input: {err.strerror}") from None
+
+
+def _extract_text(path: str) -> str:
+    from rpiboot.signing.bootcode import parse_2712_blocks
+    from rpiboot.signing.keys import public_key_from_bin, public_key_pem
+
+    blocks = parse_2712_blocks(_read_input(path))
+    if not blocks:
+        raise InputError(f"{path}: no BCM2712 signature block found at the end of the file")
+    parts = []
+    for block in blocks:
+        pem = public_key_pem(public_key_from_bin(block.pubkey_bin)).decode()
+        parts.append(f"sig_type: {block.sig_type}\nlength: {block.length}\n"
+                     f"keynum: {block.keynum}\nversion: {block.version}\n"
+                     f"rsa_sig: {block.signature.hex()}\npubkey_n: {block.pubkey_bin[:256].hex()}\n"
+                     f"pubkey_e: {block.pubkey_bin[256:].hex()}\n{pem}")
+        if block.sig_type == "customer":
+            parts.append("\n")  # the reference separates after customer blocks only
+    return "".join(parts)
+
+
+def _debug(signed: bytes, source: str) -> None:
+    from rpiboot.signing.bootcode import parse_2712_blocks
+    from rpiboot.signing.keys import key_hash, key_hash_words
+
+    block = parse_2712_blocks(signed)[0]
+    print(f"input {source}: {block.length} bytes; keynum {block.keynum}; version "
+          f"{block.version}; signature verifies: {block.verifies}", file=sys.stderr)
+    words = ", ".join(f"{w:#010x}" for w in key_hash_words(key_hash(block.pubkey_bin)))
+    print(f"public key SHA256(n,e) = {key_hash(block.pubkey_bin).hex()} ({words})",
+          file=sys.stderr)
+    print(f"signed size {len(signed)}", file=sys.stderr)
+
+
+def _sign(args: argparse.Namespace, data: bytes) -> bytes:
+    from rpiboot.signing import bootcode
+
+    key = Path(args.private_key) if args.private_key else None
+    if args.chip == 2712:
+        if args.hsm_wrapper is None and key is None:
+            raise UsageError("pass a private key (-k) or an HSM wrapper (-H) with -p")
+        return bootcode.sign_2712(
+            data, keynum=args.private_keynum, version=args.private_version,
+            key=None if args.hsm_wrapper else key, hsm_wrapper=args.hsm_wrapper,
+            public_key=Path(args.public_key) if args.public_key else None)
+    if args.hmac is None:
+        raise InputError("HMAC key required for 2711 (-m FILE)")
+    if args.hsm_wrapper is not None or key is None:
+        raise UsageError("the 2711 format needs an RSA-SHA1 signature: pass -k (HSM wrappers "
+                         "only provide rsa2048-sha256)")
+    return bootcode.sign_2711(data, keynum=args.private_keynum, key=key,
+                              hmac_key=bootcode.read_hmac_key(Path(args.hmac)))
+
+
+def run(argv: Sequence[str]) -> int:
+    args = build_parser().parse_args(argv)
+    if args.chip not in (2711, 2712):
+        raise UsageError(f"unsupported chip {args.chip}: use -c 2712 (or 2711)")
+    if args.extract is not None:
+        sys.stdout.write(_extract_text(args.extract))
+        return 0
+    data = _read_input(args.input)
+    signed = _sign(args, data)
+    if args.debug and args.chip == 2712:
+        _debug(signed, args.input or "stdin")
+    if args.output is None:
+        write_stdout(base64.b64encode(signed))
+    else:
+        write_output(args.output, signed)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run_tool(PROG, run, argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

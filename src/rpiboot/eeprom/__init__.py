@@ -1,0 +1,3 @@
+"""Bootloader SPI EEPROM images: parse, inspect and edit the section chain."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""Recovery directories: the update-pieeprom flow and ready-to-serve directory preparation."""
+
+from __future__ import annotations
