@@ -1,0 +1,183 @@
+"""Rendering of boot-engine events: human log lines, rich progress bars, or JSON lines.
+
+Every renderer is a thread-safe callable ``renderer(event)``: the engine calls it from its
+worker threads (one per board).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from typing import IO, TYPE_CHECKING, Any
+
+from rpiboot import events as ev
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+
+def human_size(size: int) -> str:
+    """``1536`` -> ``1.5 KiB``; exact byte counts below 1 KiB."""
+    value = float(size)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+class JsonRenderer:
+    """``--json``: one versioned JSON object per line on ``out`` (progress events omitted)."""
+
+    def __init__(self, out: IO[str] | None = None) -> None:
+        self.out = out or sys.stdout
+        self.lock = threading.Lock()
+
+    def __call__(self, event: ev.Event) -> None:
+        if isinstance(event, ev.TransferProgress):
+            return
+        line = json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":"))
+        with self.lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+    def close(self) -> None:
+        """Nothing to tear down (same interface as :class:`HumanRenderer`)."""
+
+
+class HumanRenderer:
+    """Log lines on ``err`` prefixed with the board (port path + serial); metadata without a
+    directory goes to ``out`` as JSON.  ``quiet``: errors and metadata only.  ``progress``:
+    rich progress bars for file transfers (only sensible when ``err`` is a terminal)."""
+
+    def __init__(self, *, out: IO[str] | None = None, err: IO[str] | None = None,
+                 quiet: bool = False, progress: bool = False, verbose: int = 0) -> None:
+        self.out = out or sys.stdout
+        self.err = err or sys.stderr
+        self.quiet = quiet
+        self.verbose = verbose
+        self.lock = threading.RLock()
+        self._progress: Progress | None = None
+        self._tasks: dict[tuple[str, str], TaskID] = {}
+        if progress and not quiet:
+            self._start_progress()
+
+    def _start_progress(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TransferSpeedColumn,
+        )
+
+        console = Console(file=self.err)
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+            TransferSpeedColumn(), console=console, transient=True,
+        )
+        self._progress.start()
+
+    # output helpers -------------------------------------------------------------------
+    def line(self, text: str, *, always: bool = False) -> None:
+        if self.quiet and not always:
+            return
+        with self.lock:
+            if self._progress is not None:
+                self._progress.console.print(text, markup=False, highlight=False)
+            else:
+                self.err.write(text + "\n")
+                self.err.flush()
+
+    def close(self) -> None:
+        with self.lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+
+    # events -----------------------------------------------------------------------------
+    def __call__(self, event: ev.Event) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+    @staticmethod
+    def _prefix(event: ev.Event) -> str:
+        return f"{event.board.label()}: " if event.board is not None else ""
+
+    def _on_Waiting(self, event: ev.Waiting) -> None:
+        filters = ", ".join(f"{k}={v}" for k, v in event.filters.items())
+        self.line("Waiting for a Raspberry Pi in USB boot mode"
+                  + (f" ({filters})" if filters else "") + " ...")
+
+    def _on_BoardAttached(self, event: ev.BoardAttached) -> None:
+        what = "boot ROM" if event.stage == "rom" else "second stage (file server)"
+        chip = f" {event.board.chip}" if event.board and event.board.chip else ""
+        self.line(f"{self._prefix(event)}{event.vid_pid}{chip} {what} attached "
+                  f"(serial index {event.serial_index})")
+
+    def _on_BootcodeSent(self, event: ev.BootcodeSent) -> None:
+        status = "accepted" if event.status == 0 else f"REJECTED (status {event.status})"
+        self.line(f"{self._prefix(event)}sent {event.name} ({human_size(event.size)}) from "
+                  f"{event.source}: {status}")
+
+    def _on_TransferProgress(self, event: ev.TransferProgress) -> None:
+        if self._progress is None or event.total <= 0:
+            return
+        key = (event.board.port_path if event.board else "", event.name)
+        with self.lock:
+            task = self._tasks.get(key)
+            if task is None:
+                task = self._progress.add_task(f"{self._prefix(event)}{event.name}",
+                                               total=event.total)
+                self._tasks[key] = task
+            self._progress.update(task, completed=event.done)
+            if event.done >= event.total:
+                self._progress.remove_task(task)
+                del self._tasks[key]
+
+    def _on_FileServed(self, event: ev.FileServed) -> None:
+        prefix = self._prefix(event)
+        if event.size is None:
+            if event.command == "GetFileSize" or self.verbose:
+                self.line(f"{prefix}{event.name}: not found (answered size 0)")
+        elif event.command == "ReadFile":
+            self.line(f"{prefix}sent {event.name} ({human_size(event.size)}) from "
+                      f"{event.source}")
+        elif self.verbose:
+            self.line(f"{prefix}{event.name}: {event.size} bytes ({event.source})")
+
+    def _on_NameRefused(self, event: ev.NameRefused) -> None:
+        self.line(f"{self._prefix(event)}warning: refused the name {event.name!r} "
+                  f"({event.reason}); answered as missing", always=True)
+
+    def _on_MetadataReceived(self, event: ev.MetadataReceived) -> None:
+        if event.path is not None:
+            self.line(f"{self._prefix(event)}metadata written to {event.path}")
+            return
+        text = json.dumps(event.data, indent=2, ensure_ascii=False)
+        with self.lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+    def _on_BoardFinished(self, event: ev.BoardFinished) -> None:
+        self.line(f"{self._prefix(event)}done in {event.seconds:.2f} s: the board is "
+                  "booting its next stage")
+
+    def _on_BoardFailed(self, event: ev.BoardFailed) -> None:
+        self.line(f"{self._prefix(event)}error: {event.error}", always=True)
+        if event.hint:
+            for hint_line in event.hint.splitlines():
+                self.line(f"  {hint_line}", always=True)
+
+
+def make_renderer(*, json_mode: bool, quiet: bool, verbose: int,
+                  err: IO[str] | None = None) -> Any:
+    """The renderer the command line asked for (progress bars only on a terminal)."""
+    if json_mode:
+        return JsonRenderer()
+    stream = err or sys.stderr
+    progress = bool(getattr(stream, "isatty", lambda: False)()) and not quiet
+    return HumanRenderer(err=stream, quiet=quiet, progress=progress, verbose=verbose)

@@ -1,0 +1,138 @@
+"""``rpiboot simulate BOARD [flags]``: boot a simulated board through the real engine.
+
+The newcomer's demo: no hardware, no firmware.  Without ``-d`` a small demo boot directory
+of synthetic files is generated in a temporary folder; with ``-d DIR`` the simulated board
+asks for its usual files and accepts whatever DIR provides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from rpiboot.errors import ExitCode, UsageError
+
+USAGE = """\
+usage: rpiboot simulate BOARD [--speed FACTOR] [rpiboot flags: -d DIR -j [DIR] -v --json ...]
+       rpiboot simulate --list
+Boot a simulated board (no hardware needed) through the real boot engine and CLI output.
+--speed FACTOR runs the board's own delays FACTOR times faster (default 1: real timings).
+"""
+
+
+def main(argv: Sequence[str]) -> int:
+    from rpiboot.cli.boot_cmd import parse_args
+    from rpiboot.sim import PRESETS
+
+    rest = list(argv)
+    if "-h" in rest or "--help" in rest:
+        print(USAGE + "boards: " + ", ".join(PRESETS))
+        return 0
+    if "--list" in rest:
+        for name, spec in PRESETS.items():
+            print(f"{name:10} {spec['description']}")
+        return 0
+    speed = 1.0
+    if "--speed" in rest:
+        at = rest.index("--speed")
+        try:
+            speed = float(rest[at + 1])
+        except (IndexError, ValueError):
+            raise UsageError("--speed needs a number, e.g. --speed 4") from None
+        if speed <= 0:
+            raise UsageError("--speed must be more than 0")
+        del rest[at:at + 2]
+    boards = [a for a in rest if not a.startswith("-") and a in PRESETS]
+    if not boards:
+        raise UsageError("which board? " + ", ".join(PRESETS),
+                         hint="e.g. 'rpiboot simulate cm4'; 'rpiboot simulate --list'.")
+    rest.remove(boards[0])
+    args = parse_args(rest, prog="rpiboot simulate")
+    return run_simulation(boards[0], args, speed=speed)
+
+
+def run_simulation(board: str, args: argparse.Namespace, *, speed: float = 1.0) -> int:
+    """Boot the preset ``board`` with the parsed boot flags ``args``; the exit status."""
+    from rpiboot.sim import PRESETS, Scenario, preset
+
+    if board not in PRESETS:
+        raise UsageError(f"unknown simulated board {board!r}",
+                         hint="Choose one of: " + ", ".join(PRESETS))
+    spec = preset(board)
+    with tempfile.TemporaryDirectory(prefix="rpiboot-sim-") as tmp:
+        scenario = Scenario.load(spec, Path(tmp), time_scale=1.0 / speed,
+                                 boot_dir=args.boot_dir)
+        if args.boot_dir is None:
+            args.boot_dir = scenario.bootdir
+        has_metadata = any(step.get("op") == "meta" for device in spec["devices"]
+                           for step in device.get("second_stage", {}).get("steps", []))
+        if has_metadata and args.metadata_dir is None:
+            args.metadata_dir = ""  # show the records: JSON on stdout
+        return _boot_simulated(scenario, args)
+
+
+def _boot_simulated(scenario: object, args: argparse.Namespace) -> int:
+    from rpiboot.cli.boot_cmd import build_options, configure_logging, serve_interruptibly
+    from rpiboot.cli.render import make_renderer
+    from rpiboot.sim import Scenario
+
+    assert isinstance(scenario, Scenario)
+    configure_logging(args.verbose, args.quiet)
+    options = build_options(args)
+    bus = scenario.bus
+    chatty = not (args.json_mode or args.quiet)
+    if chatty:
+        boards = ", ".join(f"{b.id} (0a5c:{b.pid:04x}) at USB path {b.port}" for b in bus.boards)
+        print(f"rpiboot: simulating {boards}; serving {args.boot_dir}", file=sys.stderr)
+    if args.verbose:
+        print(f"rpiboot: using {bus.backend.description}", file=sys.stderr)
+    renderer = make_renderer(json_mode=args.json_mode, quiet=args.quiet, verbose=args.verbose)
+    stop = threading.Event()
+    if options.loop:
+        threading.Thread(target=_stop_when_boards_done, args=(bus, stop), daemon=True).start()
+    bus.start()
+    try:
+        result = serve_interruptibly(options, bus.backend, renderer, stop)
+    finally:
+        renderer.close()
+    if result is None:
+        bus.close()
+        print("rpiboot: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    bus.wait_boards_finished(timeout=5.0 * bus.time_scale + 2.0)
+    bus.close()
+    problems = bus.problems()
+    if chatty:
+        _print_board_verdict(bus, problems)
+    code = int(result.exit_code)
+    return code if code or not problems else int(ExitCode.FAILED)
+
+
+def _stop_when_boards_done(bus: object, stop: threading.Event) -> None:
+    from rpiboot.sim import VirtualBus
+
+    assert isinstance(bus, VirtualBus)
+    bus.wait_boards_finished(timeout=3600)
+    stop.wait(1.0 * bus.time_scale + 0.2)
+    stop.set()
+
+
+def _print_board_verdict(bus: object, problems: list[str]) -> None:
+    from rpiboot.sim import VirtualBus
+
+    assert isinstance(bus, VirtualBus)
+    for board in bus.boards:
+        state = board.final_state or "still running"
+        print(f"rpiboot: simulated board {board.id}: {state}", file=sys.stderr)
+    if problems:
+        print("rpiboot: the simulated board saw problems:", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+    else:
+        requests = len(bus.transcript.events("message"))
+        print(f"rpiboot: simulated board check: {requests} requests, every answer as "
+              "expected", file=sys.stderr)
