@@ -1,0 +1,68 @@
+"""``rpiboot keys``: generate RSA-2048 keys, convert PEM <-> pubkey.bin, print the OTP hash."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rpiboot.cli.toolchain import write_output, write_stdout
+from rpiboot.errors import InputError
+
+PROG = "rpiboot keys"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    sub = parser.add_subparsers(dest="action", required=True)
+    gen = sub.add_parser("generate", help="new RSA-2048 private key (PEM, mode 0600)")
+    gen.add_argument("out", type=Path)
+    gen.add_argument("--bits", type=int, default=2048, help="must be 2048 (boot ROM limit)")
+    gen.add_argument("--public-out", type=Path, help="also write the public PEM here")
+    gen.add_argument("--force", action="store_true", help="overwrite an existing file")
+    tobin = sub.add_parser("to-bin", help="PEM (public or private) -> 264-byte pubkey.bin")
+    tobin.add_argument("key", type=Path)
+    tobin.add_argument("-o", "--out", type=Path, help="default: stdout")
+    topem = sub.add_parser("to-pem", help="pubkey.bin -> public PEM")
+    topem.add_argument("pubkey_bin", type=Path)
+    topem.add_argument("-o", "--out", type=Path, help="default: stdout")
+    hash_ = sub.add_parser("hash", help="OTP customer key hash (SHA-256 of pubkey.bin)")
+    hash_.add_argument("key", type=Path, help="PEM (public or private) or pubkey.bin")
+    hash_.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str]) -> int:
+    from rpiboot.signing import keys
+
+    args = build_parser().parse_args(argv)
+    if args.action == "generate":
+        keys.generate_private_key(args.out, bits=args.bits, overwrite=args.force)
+        print(f"{args.out}: RSA-2048 private key written (mode 0600). Keep it secret; "
+              "a board programmed with its hash accepts only what it signs.")
+        if args.public_out is not None:
+            pub = keys.load_public_key(args.out)
+            write_output(args.public_out, keys.public_key_pem(pub))
+            print(f"{args.public_out}: public key written")
+    elif args.action == "to-bin":
+        data = keys.public_key_to_bin(keys.load_public_key(args.key))
+        write_stdout(data) if args.out is None else write_output(args.out, data)
+    elif args.action == "to-pem":
+        try:
+            raw = args.pubkey_bin.read_bytes()
+        except OSError as err:
+            raise InputError(f"{args.pubkey_bin}: cannot read: {err.strerror}") from None
+        data = keys.public_key_pem(keys.public_key_from_bin(raw))
+        write_stdout(data) if args.out is None else write_output(args.out, data)
+    else:
+        digest = keys.key_hash(keys.public_key_to_bin(keys.load_public_key(args.key)))
+        words = [f"{w:#010x}" for w in keys.key_hash_words(digest)]
+        if args.json:
+            json.dump({"version": 1, "key": str(args.key), "key_hash": digest.hex(),
+                       "words_le": words}, sys.stdout, indent=2)
+            print()
+        else:
+            print(digest.hex())
+    return 0
