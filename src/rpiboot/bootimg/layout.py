@@ -32,7 +32,8 @@ class ImageOptions:
     sector_size: int = 512
     sectors_per_cluster: int = 1
     num_fats: int = 1
-    root_entries: int | None = None  # FAT12/16 only; automatic = max(512, what is needed)
+    root_entries: int | None = None  # FAT12/16 only; None = max(min_root_entries, needed)
+    min_root_entries: int = 512
     size_kib: int | None = None
     label: str = DEFAULT_LABEL
     volume_id: int = DEFAULT_VOLUME_ID
@@ -189,7 +190,8 @@ def _choose_geometry(root: PlannedNode, options: ImageOptions) -> FatGeometry:
     sector_entries = options.sector_size // 32
     wanted_root = options.root_entries
     if wanted_root is None:
-        wanted_root = max(512, -(-root.entry_count // sector_entries) * sector_entries)
+        wanted_root = max(options.min_root_entries,
+                          -(-root.entry_count // sector_entries) * sector_entries)
     types = [options.fat_type] if options.fat_type else [12, 16, 32]
     last_error: GeometryError | None = None
     for fat_type in types:
