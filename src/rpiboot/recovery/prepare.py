@@ -1,0 +1,200 @@
+"""Prepare a ready-to-serve ``rpiboot -d DIR`` recovery directory.
+
+Flows (the usbboot directory of the same name):
+
+* ``recovery`` / ``recovery5``: flash an (unsigned-config) bootloader on a Pi 4 / Pi 5 family
+  board;
+* ``secure-boot-recovery`` / ``secure-boot-recovery5``: flash a bootloader whose config is signed
+  with the customer key and which embeds the public key (Pi 5: bootcode/bootsys countersigned,
+  optionally recovery.bin too); ``program_pubkey`` then locks the board to that key.
+
+The directory is built in a temporary sibling and moved into place only when complete.
+Irreversible OTP options (program_pubkey, program_jtag_lock, revoke_devkey) need an explicit
+confirmation.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rpiboot.errors import InputError, UsageError
+from rpiboot.fsutil import atomic_write
+
+
+@dataclass(frozen=True)
+class Flow:
+    chip: int
+    secure: bool
+    image_size: int
+    second_stage: str  # the name the boot ROM asks for
+
+
+FLOWS: dict[str, Flow] = {
+    "recovery": Flow(2711, False, 524288, "bootcode4.bin"),
+    "recovery5": Flow(2712, False, 2097152, "bootcode5.bin"),
+    "secure-boot-recovery": Flow(2711, True, 524288, "bootcode4.bin"),
+    "secure-boot-recovery5": Flow(2712, True, 2097152, "bootcode5.bin"),
+}
+IRREVERSIBLE = ("program_pubkey", "program_jtag_lock", "revoke_devkey")
+
+
+@dataclass
+class PrepareOptions:
+    flow: str
+    out_dir: Path
+    image: Path
+    recovery_bin: Path
+    boot_conf: Path
+    private_key: Path | None = None
+    public_key: Path | None = None
+    hsm_wrapper: str | None = None
+    countersign_recovery: bool = False
+    program_pubkey: bool = False
+    program_jtag_lock: bool = False
+    revoke_devkey: bool = False
+    recovery_reboot: bool = False
+    recovery_metadata: bool | None = None  # None: recovery.bin's default (send metadata)
+    uart_2ndstage: bool = False
+    eeprom_write_protect: bool = False
+    confirmed_irreversible: bool = False
+    overwrite: bool = False
+    timestamp: int | None = None
+
+
+@dataclass
+class PrepareResult:
+    out_dir: Path
+    files: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    key_hash: str | None = None
+
+
+def irreversible_options(opts: PrepareOptions) -> list[str]:
+    return [name for name in IRREVERSIBLE if getattr(opts, name)]
+
+
+def _validate(opts: PrepareOptions) -> Flow:
+    flow = FLOWS.get(opts.flow)
+    if flow is None:
+        raise UsageError(f"unknown flow {opts.flow!r}", hint="choose one of " + ", ".join(FLOWS))
+    for path, what in ((opts.image, "pieeprom image"), (opts.recovery_bin, "recovery.bin"),
+                       (opts.boot_conf, "boot.conf")):
+        if not path.is_file():
+            raise InputError(f"{path}: {what} not found")
+    size = opts.image.stat().st_size
+    if size != flow.image_size:
+        raise InputError(f"{opts.image}: {size} bytes, but the {opts.flow} flow (BCM{flow.chip}) "
+                         f"needs a {flow.image_size}-byte pieeprom image",
+                         hint="Pi 4 family: recovery / secure-boot-recovery with a 512 KiB "
+                         "image; Pi 5 family: recovery5 / secure-boot-recovery5 with 2 MiB.")
+    signing = opts.private_key is not None or opts.hsm_wrapper is not None
+    if flow.secure and not signing:
+        raise UsageError(f"the {opts.flow} flow signs the config: pass --key PRIVATE.pem (or "
+                         "--hsm-wrapper W --public-key P)")
+    if not flow.secure and (signing or opts.countersign_recovery):
+        raise UsageError(f"the {opts.flow} flow does not sign anything; use the "
+                         f"secure-boot-{opts.flow} flow to sign")
+    if opts.countersign_recovery and flow.chip != 2712:
+        raise UsageError("--countersign-recovery is for the Pi 5 (secure-boot-recovery5) flow")
+    wanted = irreversible_options(opts)
+    if "program_pubkey" in wanted and not flow.secure:
+        raise UsageError("program_pubkey needs a secure-boot flow (the image must embed the "
+                         "public key whose hash is programmed)")
+    if wanted and not opts.confirmed_irreversible:
+        raise UsageError(
+            f"{', '.join(wanted)}: would permanently modify the chip's OTP memory",
+            hint="Re-run with --i-understand-this-is-irreversible once you are sure.")
+    if opts.out_dir.exists() and any(opts.out_dir.iterdir()) and not opts.overwrite:
+        raise InputError(f"{opts.out_dir}: directory exists and is not empty",
+                         hint="Choose a new directory or pass --force to replace its files.")
+    return flow
+
+
+def config_txt(opts: PrepareOptions) -> str:
+    """The config.txt recovery.bin reads."""
+    lines = ["# Written by rpiboot recovery prepare", f"# flow: {opts.flow}"]
+    if opts.uart_2ndstage:
+        lines.append("uart_2ndstage=1")
+    if opts.eeprom_write_protect:
+        lines.append("eeprom_write_protect=1")
+    if opts.program_pubkey:
+        lines += ["# IRREVERSIBLE: locks the board to the public key in pieeprom.bin",
+                  "program_pubkey=1"]
+    if opts.revoke_devkey:
+        lines += ["# IRREVERSIBLE: revokes the Raspberry Pi development key", "revoke_devkey=1"]
+    if opts.program_jtag_lock:
+        lines += ["# IRREVERSIBLE: permanently disables VideoCore JTAG", "program_jtag_lock=1"]
+    if opts.recovery_reboot:
+        lines.append("recovery_reboot=1")
+    if opts.recovery_metadata is not None:
+        lines.append(f"recovery_metadata={int(opts.recovery_metadata)}")
+    return "\n".join(lines) + "\n"
+
+
+def _build(opts: PrepareOptions, flow: Flow, work: Path,
+           log: Callable[[str], None]) -> PrepareResult:
+    from rpiboot.eeprom.image import EepromImage
+    from rpiboot.eeprom.info import describe
+    from rpiboot.recovery.update import UpdateOptions, update_pieeprom
+
+    shutil.copyfile(opts.image, work / "pieeprom.original.bin")
+    shutil.copyfile(opts.boot_conf, work / "boot.conf")
+    shutil.copyfile(opts.recovery_bin, work / "recovery.original.bin")
+    update = UpdateOptions(
+        config=work / "boot.conf", source=work / "pieeprom.original.bin",
+        output=work / "pieeprom.bin", recovery=work / "recovery.original.bin",
+        private_key=opts.private_key, public_key=opts.public_key,
+        hsm_wrapper=opts.hsm_wrapper, sign_firmware=flow.secure and flow.chip == 2712,
+        sign_recovery=opts.countersign_recovery, timestamp=opts.timestamp)
+    update_pieeprom(update, log=log)
+    if not (work / flow.second_stage).exists():
+        shutil.copyfile(opts.recovery_bin, work / flow.second_stage)
+    atomic_write(work / "config.txt", config_txt(opts).encode())
+    result = PrepareResult(opts.out_dir, sorted(p.name for p in work.iterdir()))
+    info = describe(EepromImage.load(work / "pieeprom.bin"))
+    if flow.secure:
+        if info.config_signature != "valid":
+            raise InputError(f"internal check failed: the config signature of the new image is "
+                             f"{info.config_signature} ({info.config_signature_detail})")
+        result.key_hash = info.pubkey_hash
+    for name in irreversible_options(opts):
+        result.warnings.append(f"{name}=1 is set: booting a board with this directory changes "
+                               "its OTP PERMANENTLY")
+    if opts.program_pubkey:
+        result.warnings.append(f"the board will be locked to key hash {result.key_hash}: only "
+                               "code signed with the matching private key will boot")
+    return result
+
+
+def _move_into_place(work: Path, out_dir: Path) -> None:
+    if not out_dir.exists():
+        os.replace(work, out_dir)
+        return
+    for path in work.iterdir():
+        os.replace(path, out_dir / path.name)
+    work.rmdir()
+
+
+def prepare_recovery_dir(opts: PrepareOptions, *,
+                         log: Callable[[str], None] | None = None) -> PrepareResult:
+    """Build the directory; raise RpibootError (leaving ``out_dir`` untouched) on failure."""
+    flow = _validate(opts)
+    parent = opts.out_dir.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{opts.out_dir.name}.", dir=parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    work.chmod(0o777 & ~umask)
+    say = log or (lambda _line: None)
+    try:
+        result = _build(opts, flow, work,
+                        lambda line: say(line.replace(str(work), str(opts.out_dir))))
+        _move_into_place(work, opts.out_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return result
