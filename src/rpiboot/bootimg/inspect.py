@@ -1,0 +1,108 @@
+"""Looking inside an image without mounting it: geometry summary, listing, safe extraction."""
+
+from __future__ import annotations
+
+import calendar
+import os
+import stat
+from pathlib import Path
+from typing import Any
+
+from rpiboot.bootimg.reader import FatEntry, FatImage
+from rpiboot.errors import InputError
+from rpiboot.fsutil import atomic_output
+
+_UNSAFE_CHARS = ("/", "\\", "\x00")
+
+
+def image_info(image: FatImage) -> dict[str, Any]:
+    """Geometry and identity of an image, as plain data (the ``info --json`` payload)."""
+    g = image.geometry
+    used = sum(1 for c in range(2, g.clusters + 2) if image.fat_entry(c) != 0)
+    return {
+        "fat_type": g.fat_type, "oem": image.oem, "label": image.volume_label(),
+        "volume_id": f"{image.volume_id:08X}", "partition_offset": image.offset,
+        "sector_size": g.sector_size, "sectors_per_cluster": g.sectors_per_cluster,
+        "cluster_size": g.cluster_size, "total_sectors": g.total_sectors,
+        "image_bytes": g.image_bytes, "reserved_sectors": g.reserved_sectors,
+        "fats": g.num_fats, "fat_sectors": g.fat_sectors,
+        "root_entries": g.root_entries if g.fat_type != 32 else None,
+        "root_dir_sector": g.root_start if g.fat_type != 32 else None,
+        "data_sector": g.data_start, "clusters": g.clusters, "clusters_used": used,
+        "clusters_free": g.clusters - used, "media": f"0x{g.media:02X}",
+        "drive_number": f"0x{g.drive_number:02X}", "heads": g.heads,
+        "sectors_per_track": g.sectors_per_track, "hidden_sectors": g.hidden_sectors,
+    }
+
+
+def entry_info(entry: FatEntry) -> dict[str, Any]:
+    return {"path": entry.path, "type": "dir" if entry.is_dir else "file", "size": entry.size,
+            "mtime": entry.mtime.isoformat() if entry.mtime else None,
+            "short_name": entry.short_name, "first_cluster": entry.first_cluster}
+
+
+def _check_component(name: str, image_name: str) -> None:
+    if name in ("", ".", "..") or any(ch in name for ch in _UNSAFE_CHARS):
+        raise InputError(f"{image_name}: refusing to extract {name!r}: the name would escape"
+                         " the destination or is not a valid file name",
+                         hint="the image is damaged or crafted; inspect it with `list`")
+
+
+def _safe_target(dest: Path, rel_path: str, image_name: str) -> Path:
+    """``dest/rel_path`` after checking no component escapes or passes through a symlink."""
+    target = dest
+    for part in rel_path.split("/"):
+        _check_component(part, image_name)
+        target = target / part
+        try:
+            if stat.S_ISLNK(os.lstat(target).st_mode):
+                raise InputError(f"{target}: is a symlink; refusing to extract through it",
+                                 hint="extract into an empty directory")
+        except FileNotFoundError:
+            pass
+    return target
+
+
+def select_entries(image: FatImage, paths: list[str] | None) -> list[FatEntry]:
+    """All entries, or the named files/directories (with everything below them)."""
+    if not paths:
+        return list(image.walk())
+    chosen: list[FatEntry] = []
+    for path in paths:
+        entry = image.find(path)
+        if entry is None:
+            raise InputError(f"{image.name}: {path}: no such file or directory in the image",
+                             hint="see `rpiboot bootimg list IMAGE`")
+        chosen.append(entry)
+        if entry.is_dir:
+            chosen.extend(image.walk(entry))
+    return chosen
+
+
+def extract(image: FatImage, dest: str | os.PathLike[str],
+            paths: list[str] | None = None) -> list[FatEntry]:
+    """Copy entries out under ``dest`` (created if needed); returns what was written.
+
+    Names that are empty, '.', '..' or hold a path separator are refused before anything
+    is written; so are destinations reached through a symlink.
+    """
+    dest_path = Path(dest)
+    entries = select_entries(image, paths)
+    targets = [(entry, _safe_target(dest_path, entry.path, image.name)) for entry in entries]
+    dest_path.mkdir(parents=True, exist_ok=True)
+    for entry, target in targets:
+        if entry.is_dir:
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_output(target) as handle:
+            for chunk in image.iter_file(entry):
+                handle.write(chunk)
+        if entry.mtime is not None:
+            stamp = calendar.timegm(entry.mtime.timetuple())
+            os.utime(target, (stamp, stamp))
+    for entry, target in reversed(targets):  # directory times last, deepest first
+        if entry.is_dir and entry.mtime is not None:
+            stamp = calendar.timegm(entry.mtime.timetuple())
+            os.utime(target, (stamp, stamp))
+    return [entry for entry, _ in targets]
