@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from core_simkit import scenario_for
 
 from rpiboot.errors import ExitCode
 from rpiboot.firmware import FIRMWARE_ENV
-
-from conftest import scenario_for  # type: ignore[import-not-found]
 
 
 @pytest.mark.parametrize("preset", ["cm4", "cm5", "cm3", "pi-zero", "recovery"])

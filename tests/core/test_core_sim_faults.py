@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from core_simkit import scenario_for
 
 from rpiboot.errors import ExitCode, PermissionDenied
 from rpiboot.protocol.rom import RomRejected
-
-from conftest import scenario_for  # type: ignore[import-not-found]
 
 
 def _board(steps, *, board_id="b", port="1-1", bootdir=None, second=None, **rom):
@@ -29,7 +28,7 @@ DONE = [{"op": "done"}]
 def test_rejected_bootcode_fails_once_with_causes(boot) -> None:
     run = boot(_board(DONE, status=-1, after_reject="stay"))
     assert run.result.exit_code == ExitCode.FAILED
-    (board, error), = run.result.failed
+    (_board_ref, error), = run.result.failed
     assert isinstance(error, RomRejected) and error.status == -1
     assert "status -1" in str(error) and "signed" in (error.hint or "")
     assert len(run.transcript.events("boot_message", dev="b")) == 1  # not retried

@@ -82,22 +82,28 @@ def test_tar_index_streams_members_by_offset(tmp_path: Path) -> None:
     assert index.find("2712/missing.bin") is None
 
 
-def test_file_source_stream_into_reuses_one_buffer(tmp_path: Path) -> None:
+@pytest.mark.parametrize("size", [0, 1, 16383, 16384, 16385, 50_000, 16384 * 5 + 7])
+def test_file_source_streams_in_full_chunks(tmp_path: Path, size: int) -> None:
     import array
 
-    data = os.urandom(50_000)
+    data = os.urandom(size)
     (tmp_path / "f").write_bytes(b"xx" + data + b"yy")
-    source = FileSource(tmp_path / "f", len(data), offset=2)
-    buffer = array.array("B", bytes(16384))
-    pieces = [buffer[:n].tobytes() for n in source.stream_into(buffer)]
+    source = FileSource(tmp_path / "f", size, offset=2)
+    buffers = [array.array("B", bytes(16384)) for _ in range(2)]
+    pieces = [chunk.tobytes() for chunk in source.stream_chunks(buffers)]
     assert b"".join(pieces) == data
-    assert [len(p) for p in pieces] == [16384, 16384, 16384, 50_000 - 3 * 16384]
+    assert all(len(p) == 16384 for p in pieces[:-1])
+    assert len(pieces) == -(-size // 16384)
 
 
 def test_file_source_reports_truncated_file(tmp_path: Path) -> None:
-    (tmp_path / "f").write_bytes(b"abc")
+    import array
+
+    (tmp_path / "f").write_bytes(b"abc" * 10000)
     with pytest.raises(OSError):
-        list(FileSource(tmp_path / "f", 10).chunks())
+        list(FileSource(tmp_path / "f", 40000).chunks())
+    with pytest.raises(OSError):
+        list(FileSource(tmp_path / "f", 40000).stream_chunks([array.array("B", bytes(1024))]))
 
 
 # ----------------------------------------------------------------------- lookup order
