@@ -1,0 +1,103 @@
+"""End to end: the INSTALLED ``rpiboot`` through the real system libusb against the umockdev
+bench (../shared/bench).  Each scenario runs in its own process (``run-scenario``).
+
+Needs umockdev-wrapper and a udev-enabled system libusb (Debian's libusb-1.0-0); without
+them the tests are skipped — except when ``CI`` is set, where they fail.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+HERE = Path(__file__).resolve().parent
+OWN_SCENARIOS = sorted(HERE.glob("scenarios/*.json"))
+VISIBLE = ["cm4-msd", "cm5-msg64", "cm3-two-iface"]
+
+
+def missing(reason: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{reason} (CI is set: the end-to-end bench must run)")
+    pytest.skip(reason)
+
+
+def system_libusb() -> str | None:
+    """Debian's udev-enabled libusb for this machine's multiarch triplet, if installed."""
+    for pattern in ("/usr/lib/*/libusb-1.0.so.0", "/usr/lib64/libusb-1.0.so.0",
+                    "/usr/lib/libusb-1.0.so.0"):
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[0]
+    return None
+
+
+@pytest.fixture(scope="module")
+def bench(shared_dir: Path) -> dict[str, str]:
+    """Paths the scenarios need; skips (or fails under CI) when the bench cannot run."""
+    bench_dir = shared_dir / "bench"
+    if not (bench_dir / "run-scenario").is_file():
+        missing(f"{bench_dir}/run-scenario not found")
+    if shutil.which("umockdev-wrapper") is None:
+        missing("umockdev-wrapper is not installed (apt-get install umockdev "
+                "gir1.2-umockdev-1.0 python3-gi)")
+    libusb = system_libusb()
+    if libusb is None:
+        missing("the system libusb-1.0 (udev-enabled, e.g. Debian's libusb-1.0-0) is missing")
+    tool = Path(sys.executable).with_name("rpiboot")
+    if not tool.is_file():
+        missing(f"the installed rpiboot CLI is not at {tool} (pip install -e .)")
+    return {"dir": str(bench_dir), "libusb": str(libusb), "tool": str(tool)}
+
+
+def run_scenario(bench: dict[str, str], scenario: str, out: Path) -> dict:
+    env = dict(os.environ, RPIBOOT_LIBUSB=bench["libusb"])
+    env.pop("RPIBOOT_FIRMWARE_DIR", None)
+    proc = subprocess.run(
+        [f"{bench['dir']}/run-scenario", scenario, "--tool", f"{bench['tool']} {{args}}",
+         "--out", str(out), "--quiet"],
+        env=env, capture_output=True, text=True, timeout=120,
+    )
+    verdict_path = out / "verdict.json"
+    assert verdict_path.is_file(), f"run-scenario failed ({proc.returncode}):\n{proc.stderr}"
+    verdict = json.loads(verdict_path.read_text())
+    stderr = (out / "stderr.txt").read_text(errors="replace")
+    failed = [e for e in verdict["expectations"] if not e["ok"] and e["severity"] == "must"]
+    assert verdict["pass"], (f"{scenario}: failed {json.dumps(failed, indent=1)}\n"
+                             f"protocol errors: {verdict['protocol_errors']}\n"
+                             f"tool stderr:\n{stderr[-3000:]}")
+    assert proc.returncode == 0
+    return verdict
+
+
+@pytest.mark.parametrize("name", VISIBLE)
+def test_visible_scenario_matches_the_reference(bench: dict[str, str], name: str,
+                                                tmp_path: Path) -> None:
+    verdict = run_scenario(bench, name, tmp_path / name)
+    result = json.loads((tmp_path / name / "result.json").read_text())
+    assert result["rc"] == 0
+    assert verdict["protocol_errors"] == []
+    golden = Path(bench["dir"]) / "golden" / "reference" / name
+    compare = subprocess.run([f"{bench['dir']}/compare", str(golden), str(tmp_path / name)],
+                             capture_output=True, text=True, timeout=60)
+    assert compare.returncode == 0, compare.stdout[-4000:]
+    assert "RESULT: PASS" in compare.stdout
+
+
+@pytest.mark.parametrize("scenario", OWN_SCENARIOS, ids=lambda p: p.stem)
+def test_release_style_scenario(bench: dict[str, str], scenario: Path, tmp_path: Path) -> None:
+    spec = json.loads(scenario.read_text())
+    verdict = run_scenario(bench, str(scenario), tmp_path / scenario.stem)
+    result = verdict["tool"]
+    assert result["rc"] >= 0, f"tool died by signal {-result['rc']}"
+    if spec.get("expect", {}).get("tool_exit") == "nonzero":
+        assert result["rc"] not in (0, None)
+        assert result.get("killed_by") is None, "the tool hung until the runner stopped it"
