@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from vector_harness import EMPTY_SHA256, expected_outputs, expected_rcs, run_case  # noqa: E402
+from vector_harness import EMPTY_SHA256, expected_outputs, expected_rcs, run_case
 
 ABSENT = "absent"  # the reference leaves an EMPTY file behind on failure; we write nothing
 DIFFERS = "differs"
