@@ -31,7 +31,8 @@ def _mkfs_boot_sector(tmp: Path, size_kib: int, fat: int | None, ss: int, spc: i
     return image.read_bytes()[:512] if result.returncode == 0 else None
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ss=st.sampled_from([512, 512, 1024, 2048, 4096]), spc=st.sampled_from([1, 1, 2, 4, 8]),
        nfats=st.sampled_from([1, 2]), fat=st.sampled_from([12, 16, 32, None]),
        root=st.sampled_from([16, 64, 100, 256, 512]),
