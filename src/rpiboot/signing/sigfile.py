@@ -95,6 +95,10 @@ def write_sig(path: Path, sig_path: Path, *, key: Path | None = None,
     """Write the .sig of ``path`` to ``sig_path`` atomically (nothing written on failure)."""
     data = make_sig(path, key=key, hsm_wrapper=hsm_wrapper, timestamp=timestamp,
                     public_key=public_key, target_soc=target_soc)
+    if Path(sig_path).exists() and not Path(sig_path).is_file():
+        with open(sig_path, "wb") as handle:  # a device or FIFO: never rename over it
+            handle.write(data)
+        return
     atomic_write(sig_path, data)
 
 
