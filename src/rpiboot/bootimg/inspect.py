@@ -48,10 +48,10 @@ def _check_component(name: str, image_name: str) -> None:
                          hint="the image is damaged or crafted; inspect it with `list`")
 
 
-def _safe_target(dest: Path, rel_path: str, image_name: str) -> Path:
-    """``dest/rel_path`` after checking no component escapes or passes through a symlink."""
+def _safe_target(dest: Path, parts: tuple[str, ...], image_name: str) -> Path:
+    """``dest/parts...`` after checking no component escapes or passes through a symlink."""
     target = dest
-    for part in rel_path.split("/"):
+    for part in parts:
         _check_component(part, image_name)
         target = target / part
         try:
@@ -88,7 +88,7 @@ def extract(image: FatImage, dest: str | os.PathLike[str],
     """
     dest_path = Path(dest)
     entries = select_entries(image, paths)
-    targets = [(entry, _safe_target(dest_path, entry.path, image.name)) for entry in entries]
+    targets = [(entry, _safe_target(dest_path, entry.parts, image.name)) for entry in entries]
     dest_path.mkdir(parents=True, exist_ok=True)
     for entry, target in targets:
         if entry.is_dir:

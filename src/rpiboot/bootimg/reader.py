@@ -35,6 +35,8 @@ class FatEntry:
     first_cluster: int
     mtime: dt.datetime | None  # as stored (FAT has no time zone; ours are UTC)
     attributes: int
+    parts: tuple[str, ...] = ()  # the names from the root down to this entry
+
 
 
 def _decode_datetime(fat_date: int, fat_time: int) -> dt.datetime | None:
@@ -205,10 +207,10 @@ class FatImage:
     def list_dir(self, entry: FatEntry | None = None) -> list[FatEntry]:
         """Entries of the root (``entry`` None) or of a directory entry."""
         if entry is None:
-            data, prefix = self._root_bytes(), ""
+            data, parents = self._root_bytes(), ()
         else:
-            data, prefix = b"".join(self._read_clusters(entry.first_cluster, None)), entry.path
-        return list(_parse_directory(data, prefix, self.geometry.fat_type == 32))
+            data, parents = b"".join(self._read_clusters(entry.first_cluster, None)), entry.parts
+        return list(_parse_directory(data, parents, self.geometry.fat_type == 32))
 
     def walk(self, entry: FatEntry | None = None) -> Iterator[FatEntry]:
         """Every entry below ``entry`` (default: the root), depth-first, in stored order."""
@@ -250,7 +252,8 @@ def _raw_entries(data: bytes) -> Iterator[bytes]:
         yield raw
 
 
-def _parse_directory(data: bytes, prefix: str, fat32: bool) -> Iterator[FatEntry]:
+def _parse_directory(data: bytes, parents: tuple[str, ...], fat32: bool
+                     ) -> Iterator[FatEntry]:
     pending: list[bytes] = []
     for raw in _raw_entries(data):
         attr = raw[11]
@@ -272,7 +275,8 @@ def _parse_directory(data: bytes, prefix: str, fat32: bool) -> Iterator[FatEntry
         pending = []
         (_, _, _, _, _, _, _, hi, mtime, mdate, lo, size) = struct.unpack("<11sBBBHHHHHHHI", raw)
         is_dir = bool(attr & ATTR_DIR)
-        yield FatEntry(path=f"{prefix}/{name}" if prefix else name, name=name,
+        parts = (*parents, name)
+        yield FatEntry(path="/".join(parts), name=name, parts=parts,
                        short_name=short_name, is_dir=is_dir, size=0 if is_dir else size,
                        first_cluster=(hi << 16) * fat32 | lo, mtime=_decode_datetime(mdate, mtime),
                        attributes=attr)
