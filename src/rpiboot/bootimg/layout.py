@@ -193,13 +193,13 @@ def _choose_geometry(root: PlannedNode, options: ImageOptions) -> FatGeometry:
         wanted_root = max(options.min_root_entries,
                           -(-root.entry_count // sector_entries) * sector_entries)
     types = [options.fat_type] if options.fat_type else [12, 16, 32]
-    last_error: GeometryError | None = None
+    errors: list[GeometryError] = []
     for fat_type in types:
         if fat_type != 32 and root.entry_count > wanted_root:
-            last_error = GeometryError(
+            errors.append(GeometryError(
                 f"the root directory needs {root.entry_count} entries but"
                 f" --root-entries is {wanted_root}",
-                hint="raise --root-entries, use --fat 32, or move files into a sub-directory")
+                hint="raise --root-entries, use --fat 32, or move files into a sub-directory"))
             continue
         needed = below_root
         if fat_type == 32:
@@ -210,9 +210,9 @@ def _choose_geometry(root: PlannedNode, options: ImageOptions) -> FatGeometry:
                                 num_fats=options.num_fats, root_entries=wanted_root,
                                 size_kib=options.size_kib)
         except GeometryError as err:
-            last_error = err
-    assert last_error is not None
-    raise last_error
+            errors.append(err)
+    # Report the most telling reason: content that does not fit, else the first type tried.
+    raise next((e for e in errors if "content needs" in e.message), errors[0])
 
 
 def now_for_humans(timestamp: int) -> str:
