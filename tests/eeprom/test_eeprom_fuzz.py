@@ -111,3 +111,29 @@ def test_signature_block_parser_never_crashes(data: bytes, tail: bytes) -> None:
     blob = data + struct.pack("<I", len(data)) + tail[4:]
     blocks = parse_2712_blocks(blob)
     assert all(not b.verifies for b in blocks)  # random data never verifies
+
+
+@settings(max_examples=20, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.binary(max_size=3000), keynum=st.sampled_from([0, 1, 2, 3, 4, 16]),
+       version=st.integers(0, 32))
+def test_2712_pack_parse_roundtrip(vectors_dir: Path, data: bytes, keynum: int,
+                                   version: int) -> None:
+    from rpiboot.signing.bootcode import sign_2712
+
+    key = vectors_dir / "eeprom/_inputs/example-private.pem"
+    signed = sign_2712(data, keynum=keynum, version=version, key=key)
+    outer = parse_2712_blocks(signed)[0]
+    assert (outer.length, outer.keynum, outer.version, outer.verifies) == (
+        len(data), keynum, version, True)
+    assert signed[:len(data)] == data
+
+
+@FUZZ
+@given(stamp=st.integers(0, 0xFFFFFFFF))
+def test_update_timestamp_roundtrip(images: list[bytes], stamp: int) -> None:
+    for original in images[:2]:
+        image = EepromImage(original)
+        image.set_update_timestamp(stamp)
+        info = describe(EepromImage(image.to_bytes()))
+        assert info.update_timestamp == (None if stamp == 0xFFFFFFFF else stamp)

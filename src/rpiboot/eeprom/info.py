@@ -84,7 +84,10 @@ def _section_info(section: Section) -> SectionInfo:
 
 
 def _update_timestamp(image: EepromImage) -> int | None:
-    data = image.read_file("updatetime")
+    from rpiboot.eeprom.image import READ_ONLY_END, UPDATETIME
+
+    section = image.find_file(UPDATETIME, lo=0, hi=READ_ONLY_END)  # where set_update_timestamp
+    data = image.section_data(section) if section is not None else None  # writes it
     raw = data if data is not None and len(data) == 8 else image.data[-8:]
     inverted, value = int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:8], "little")
     return value if inverted == (~value & 0xFFFFFFFF) and value != 0xFFFFFFFF else None
