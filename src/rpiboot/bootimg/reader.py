@@ -21,6 +21,7 @@ from rpiboot.errors import InputError
 FAT_PARTITION_TYPES = {0x01, 0x04, 0x06, 0x0B, 0x0C, 0x0E}
 ATTR_VOLUME = 0x08
 ATTR_DIR = 0x10
+READ_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -172,20 +173,38 @@ class FatImage:
             cluster = self.fat_entry(cluster)
         return clusters
 
+    def _runs(self, first: int) -> Iterator[tuple[int, int]]:
+        """(first cluster, count) of each contiguous stretch of a chain."""
+        chain = self.chain(first)
+        index = 0
+        while index < len(chain):
+            start = index
+            while index + 1 < len(chain) and chain[index + 1] == chain[index] + 1:
+                index += 1
+            index += 1
+            yield chain[start], index - start
+
     def _read_clusters(self, first: int, size: int | None) -> Iterator[bytes]:
+        """The chain's data in pieces of up to READ_CHUNK bytes (``size`` bytes, or all)."""
         g = self.geometry
         remaining = size
-        for cluster in self.chain(first):
-            if remaining is not None and remaining <= 0:
-                break
-            self._handle.seek(self.offset + g.cluster_offset(cluster))
-            want = g.cluster_size if remaining is None else min(g.cluster_size, remaining)
-            data = self._handle.read(want)
-            if len(data) < want:
-                raise InputError(f"{self.name}: image is truncated (cluster {cluster})")
-            if remaining is not None:
-                remaining -= len(data)
-            yield data
+        per_read = max(1, READ_CHUNK // g.cluster_size)
+        for start, count in self._runs(first):
+            done = 0
+            while done < count:
+                if remaining is not None and remaining <= 0:
+                    return
+                step = min(per_read, count - done)
+                want = step * g.cluster_size
+                want = want if remaining is None else min(want, remaining)
+                self._handle.seek(self.offset + g.cluster_offset(start + done))
+                data = self._handle.read(want)
+                if len(data) < want:
+                    raise InputError(f"{self.name}: image is truncated (cluster {start + done})")
+                if remaining is not None:
+                    remaining -= len(data)
+                done += step
+                yield data
         if remaining:
             raise InputError(f"{self.name}: a file's cluster chain is shorter than its size")
 
