@@ -70,8 +70,9 @@ class DefaultFirmware:
 
 
 def _pick_in_root(root: Path, chip: Chip) -> DefaultFirmware | None:
-    msd = root / MSD
-    gadget = root / GADGET
+    # A root is a usbboot-like tree; pointing straight at msd/ or the gadget folder works too.
+    msd = root if _has_msd(root) and not _has_msd(root / MSD) else root / MSD
+    gadget = root if _has_gadget(root) else root / GADGET
     msd_dir = msd if _has_msd(msd) else None
     if chip.prefix in ("2711", "2712") and _has_gadget(gadget):
         return DefaultFirmware(gadget, msd_dir, root)
@@ -105,6 +106,8 @@ def find_msd_dir(firmware_dir: Path | None = None) -> Path | None:
     for root, _origin in search_roots(firmware_dir):
         if _has_msd(root / MSD):
             return root / MSD
+        if _has_msd(root):
+            return root
     return None
 
 
@@ -112,7 +115,8 @@ def check_firmware_available(firmware_dir: Path | None = None) -> None:
     """Fail fast (InputError) when no -d is given and no firmware is installed anywhere."""
     looked = []
     for root, origin in search_roots(firmware_dir):
-        if _has_msd(root / MSD) or _has_gadget(root / GADGET):
+        if any(check(folder) for check in (_has_msd, _has_gadget)
+               for folder in (root, root / MSD, root / GADGET)):
             return
         looked.append(f"{root} ({origin})")
     raise InputError(

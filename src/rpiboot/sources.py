@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import array
 import logging
+import os
 import re
 import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from rpiboot.chips import Chip
 
@@ -22,6 +24,7 @@ log = logging.getLogger(__name__)
 
 BOOTFILES_ARCHIVE = "bootfiles.bin"
 READ_CHUNK = 16 * 1024
+USE_READV = hasattr(os, "readv")  # vectored reads (not on Windows)
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Names the reference serves from its built-in mass-storage firmware.
@@ -83,19 +86,27 @@ class FileSource:
                 left -= len(data)
                 yield data
 
-    def stream_into(self, buffer: array.array) -> Iterator[int]:
-        """Fill ``buffer`` again and again from disk; yields how many bytes each fill holds."""
-        view = memoryview(buffer).cast("B")
+    def stream_chunks(self, buffers: list[array.array]) -> Iterator[array.array]:
+        """The bytes as a sequence of equal-size chunks (the last may be shorter).
+
+        ``buffers`` are preallocated arrays of one size, refilled from disk with one
+        vectored read (``os.readv``) per batch, so a large file costs no copies and few
+        system calls.  A yielded buffer is only valid until the next one is requested.
+        """
+        chunk = len(buffers[0])
         with open(self.path, "rb", buffering=0) as handle:
             handle.seek(self.offset)
             left = self.size
             while left > 0:
-                want = min(len(view), left)
-                got = handle.readinto(view[:want])
-                if not got:
-                    raise OSError(f"{self.label}: file ended {left} bytes early")
+                count = min(len(buffers), -(-left // chunk))
+                batch = buffers[:count]
+                if left < count * chunk:  # the file's last chunk: a short buffer
+                    batch = [*batch[:-1], array.array("B", bytes(left - (count - 1) * chunk))]
+                got = _read_batch(handle, batch)
+                if got < sum(len(b) for b in batch):
+                    raise OSError(f"{self.label}: file ended {left - got} bytes early")
                 left -= got
-                yield got
+                yield from batch
 
     def read_all(self) -> bytes:
         """Whole contents (only for small files such as bootcode)."""
@@ -119,6 +130,30 @@ class TarIndex:
             return None
         offset, size = found
         return FileSource(self.path, size, offset, member)
+
+
+def _read_batch(handle: BinaryIO, batch: list[array.array]) -> int:
+    """Fill every buffer of ``batch`` completely unless the file ends; returns bytes read."""
+    total = sum(len(b) for b in batch)
+    got = os.readv(handle.fileno(), batch) if USE_READV else 0
+    if got == total:
+        return got
+    # Short vectored read (or no readv on this OS): finish buffer by buffer.
+    done = 0
+    for buffer in batch:
+        view = memoryview(buffer).cast("B")
+        if got >= len(view):
+            got -= len(view)
+            done += len(view)
+            continue
+        filled, got = got, 0
+        while filled < len(view):
+            n = handle.readinto(view[filled:])
+            if not n:
+                return done + filled
+            filled += n
+        done += filled
+    return done
 
 
 def _member_key(name: str) -> str:

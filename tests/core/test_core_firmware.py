@@ -85,3 +85,11 @@ def test_missing_everywhere_lists_every_place(tmp_path: Path) -> None:
         with pytest.raises(InputError):
             check_firmware_available(nowhere)
         assert find_msd_dir(nowhere) is None
+
+
+def test_firmware_dir_may_point_at_msd_or_gadget_folder(firmware_dir: Path) -> None:
+    usbboot = firmware_dir / "usbboot"
+    assert find_default_firmware(CM3, usbboot / "msd").boot_dir == usbboot / "msd"
+    gadget = usbboot / "mass-storage-gadget64"
+    assert find_default_firmware(CM5, gadget).boot_dir == gadget
+    check_firmware_available(gadget)

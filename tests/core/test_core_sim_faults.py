@@ -148,3 +148,26 @@ def test_several_boards_are_served_concurrently(boot) -> None:
     labels = {e.board.serial for e in run.kinds("finished")}
     assert len(labels) == 1  # same second-stage serial string: port paths tell them apart
     assert json.dumps([e.to_json() for e in run.kinds("finished")])
+
+
+def test_file_too_large_for_the_protocol_fails_cleanly(boot, tmp_path) -> None:
+    spec = _board([{"op": "fetch", "name": "huge.img", "expect": "any"}, {"op": "done"}])
+    run = boot(spec, boot_dir=_huge_bootdir(tmp_path))
+    assert run.result.exit_code == ExitCode.FAILED
+    assert "4 GiB" in str(run.result.failed[0][1])
+
+
+def _huge_bootdir(tmp_path):
+    boot = tmp_path / "huge"
+    boot.mkdir()
+    (boot / "bootcode4.bin").write_bytes(b"\0" * 4096)
+    with open(boot / "huge.img", "wb") as handle:
+        handle.truncate(1 << 32)  # sparse: costs no disk
+    return boot
+
+
+def test_progress_events_are_rate_limited(boot) -> None:
+    run = boot(scenario_for("cm4"))
+    progress = [e for e in run.kinds("progress") if e.name == "start4.elf"]
+    assert progress[0].done == 0 and progress[-1].done == progress[-1].total == 2 * 1024 * 1024
+    assert len(progress) < 10  # 128 bulk chunks, far fewer events

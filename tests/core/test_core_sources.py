@@ -193,3 +193,17 @@ def test_resolve_refuses_unsanitised_names(tmp_path: Path) -> None:
     _write(tmp_path.parent / "secret.txt", b"secret")
     with pytest.raises(ValueError):
         FileResolver(tmp_path, CM4).resolve("../secret.txt")
+
+
+def test_stream_without_readv_gives_same_chunks(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    import array
+
+    import rpiboot.sources as sources
+
+    data = os.urandom(16384 * 3 + 100)
+    (tmp_path / "f").write_bytes(data)
+    monkeypatch.setattr(sources, "USE_READV", False)  # what Windows does
+    buffers = [array.array("B", bytes(16384)) for _ in range(2)]
+    pieces = [c.tobytes() for c in FileSource(tmp_path / "f", len(data)).stream_chunks(buffers)]
+    assert b"".join(pieces) == data and [len(p) for p in pieces] == [16384] * 3 + [100]

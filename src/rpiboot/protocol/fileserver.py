@@ -12,6 +12,7 @@ from rpiboot.events import BoardRef, Event, FileServed, NameRefused
 from rpiboot.metadata import MetadataCollector
 from rpiboot.protocol.messages import (
     FILE_MESSAGE_SIZE,
+    MAX_TRANSFER_LENGTH,
     Command,
     FileMessage,
     parse_file_message,
@@ -122,7 +123,12 @@ class FileServer:
                         self.link.where, name, reason)
             self.emit(NameRefused(self.board, name=name, reason=reason))
             return None
-        return self.resolver.resolve(name)
+        source = self.resolver.resolve(name)
+        if source is not None and source.size > MAX_TRANSFER_LENGTH:
+            raise BootError(f"{source.label}: {source.size} bytes is too large to serve "
+                            "(the protocol carries sizes below 4 GiB)",
+                            hint="Shrink the file (e.g. boot.img) below 4 GiB.")
+        return source
 
     def _answer_size(self, name: str, source: FileSource | None) -> None:
         if source is None:

@@ -90,11 +90,13 @@ class BoardLink:
         self.interface = 0
         self.out_endpoint = 0x01
         self._claimed = False
-        self._chunk = array.array("B", bytes(MAX_BULK_CHUNK))
+        self.serial: str | None = None
 
     @property
     def where(self) -> str:
-        return f"USB device {self.info.vid_pid} at {self.info.port_path}"
+        """``1-1.3 [serial] (0a5c:2711)``: the log/error prefix of this board."""
+        serial = f" [{self.serial}]" if self.serial else ""
+        return f"{self.info.port_path}{serial} ({self.info.vid_pid})"
 
     def __enter__(self) -> BoardLink:
         self.open()
@@ -168,10 +170,10 @@ class BoardLink:
         if not self.info.serial_index:
             return None
         try:
-            return usb.util.get_string(self.device, self.info.serial_index)
+            self.serial = usb.util.get_string(self.device, self.info.serial_index)
         except (usb.core.USBError, ValueError) as exc:
             log.debug("%s: serial string unreadable: %s", self.where, exc)
-            return None
+        return self.serial
 
     def _control_out(self, length: int, what: str) -> None:
         import usb.core
