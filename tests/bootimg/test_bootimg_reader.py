@@ -156,3 +156,24 @@ def test_find_partition_never_crashes_on_garbage(first: bytes) -> None:
     except InputError:
         return
     assert offset % 512 == 0
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(315532800, 4354819198))
+def test_fat_timestamps_round_trip(stamp: int) -> None:
+    import calendar
+
+    from rpiboot.bootimg.reader import _decode_datetime
+    from rpiboot.bootimg.writer import fat_datetime
+
+    fat_time, fat_date = fat_datetime(stamp)
+    decoded = _decode_datetime(fat_date, fat_time)
+    assert decoded is not None
+    assert calendar.timegm(decoded.timetuple()) == stamp - stamp % 2
+
+
+def test_fat_timestamps_clamp_to_the_fat_range() -> None:
+    from rpiboot.bootimg.writer import fat_datetime
+
+    assert fat_datetime(0) == fat_datetime(315532800) == (0, (1 << 5) | 1)
+    assert fat_datetime(10**11) == fat_datetime(4354819198)

@@ -8,7 +8,6 @@ directory's further clusters once its subtree is done.  The FAT32 root starts at
 from __future__ import annotations
 
 import os
-import time
 from dataclasses import dataclass, field
 
 from rpiboot.bootimg.geometry import FatGeometry, GeometryError, fit_geometry
@@ -214,6 +213,3 @@ def _choose_geometry(root: PlannedNode, options: ImageOptions) -> FatGeometry:
     # Report the most telling reason: content that does not fit, else the first type tried.
     raise next((e for e in errors if "content needs" in e.message), errors[0])
 
-
-def now_for_humans(timestamp: int) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
