@@ -191,3 +191,12 @@ def test_subcommand_through_rpiboot_entry_point(source: Path, tmp_path: Path) ->
                             check=False)
     assert result.returncode == 0, result.stderr
     assert "FAT12" in result.stdout
+
+
+def test_output_inside_source_is_not_packed_into_itself(source: Path) -> None:
+    image = source / "boot.img"
+    for _ in range(2):
+        assert main(["create", str(source), "-o", str(image)]) == 0
+    with FatImage.open(image) as fs:
+        assert fs.find("boot.img") is None
+        assert {e.path for e in fs.walk()} == set(read_tree(source)) - {"boot.img"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 from collections.abc import Sequence
@@ -167,10 +168,19 @@ def _create(args: argparse.Namespace) -> int:
 
     check_signing_args(args.key, args.hsm_wrapper)
     options = _create_options(args)
-    keep = reference_keep(args.board, args.arch) if args.board or args.arch else None
-    plan = plan_image(scan_tree(args.source, keep), options)  # fails before writing
+    pruning = reference_keep(args.board, args.arch) if args.board or args.arch else None
     signing = args.key is not None or args.hsm_wrapper is not None
     sig_path = args.sig or default_sig_path(args.output)
+    outputs = {os.path.abspath(args.output), os.path.abspath(sig_path)}
+    source_root = os.path.abspath(args.source)
+
+    def keep(rel_path: str, is_dir: bool) -> bool:
+        # never pack the image (or its .sig) into itself when it is written inside SOURCE
+        if os.path.join(source_root, rel_path) in outputs:
+            return False
+        return pruning is None or pruning(rel_path, is_dir)
+
+    plan = plan_image(scan_tree(args.source, keep), options)  # fails before writing
     if signing:
         write_signed_image(plan, args.output, sig_path, key=args.key,
                            hsm_wrapper=args.hsm_wrapper, public_key=args.public_key)
