@@ -181,10 +181,20 @@ def test_port_number_filter(boot) -> None:
     assert run.transcript.events("claim_interface", dev="cm4") == []
 
 
-def test_serial_filter(boot) -> None:
-    run = boot(_two_boards(serial_b="ffff0001"), serial="ffff0001")
+def test_serial_filter_never_claims_other_boards(boot) -> None:
+    spec = _two_boards(serial_b="ffff0001")
+    spec["devices"][0]["role"] = "bystander"  # the simulator flags any claim or transfer
+    run = boot(spec, serial="ffff0001")
     assert [b.port_path for b in run.result.finished] == ["1-2"]
-    assert run.transcript.events("boot_message", dev="cm4") == []
+    assert run.transcript.events("claim_interface", dev="cm4") == []
+    assert run.problems() == []
+
+
+def test_serial_filter_reports_permission_problems(boot) -> None:
+    spec = _two_boards(serial_b="ffff0001")
+    spec["devices"][1]["rom"]["access_denied"] = True
+    run = boot(spec, serial="ffff0001", port_path="1-2")
+    assert run.result.exit_code == ExitCode.PERMISSION
 
 
 def test_no_board_times_out(boot) -> None:

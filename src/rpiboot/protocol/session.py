@@ -7,10 +7,11 @@ board disconnects, so no libusb handle leaks.  Runs in its own worker thread.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 from rpiboot.chips import Chip
@@ -72,7 +73,7 @@ class BoardSession(threading.Thread):
 
     def _fail(self, exc: RpibootError) -> None:
         self.outcome, self.error = "failed", exc
-        log.error("%s: %s", self.board.label(), exc)
+        log.error("%s", exc)
         self.emit(BoardFailed(self.board, error=str(exc), hint=exc.hint,
                               exit_code=int(exc.exit_code)))
 
@@ -110,6 +111,23 @@ class BoardSession(threading.Thread):
         self.emit(StageStarted(self.board, stage=info.stage))
         return True
 
+    @contextlib.contextmanager
+    def _claimed(self, info: DeviceInfo) -> Iterator[BoardLink | None]:
+        """The board's link with its interface claimed, or None when -i rules it out.
+
+        The serial is read before anything is claimed, so a board that does not match is
+        never configured or claimed.  The link is always released and disposed.
+        """
+        link = BoardLink(info)
+        try:
+            if not self._attach(link, info):
+                yield None
+                return
+            link.open()
+            yield link
+        finally:
+            link.close()
+
     def _resolver(self, info: DeviceInfo, chip: Chip) -> FileResolver:
         from rpiboot.firmware import find_default_firmware, find_msd_dir
 
@@ -131,8 +149,8 @@ class BoardSession(threading.Thread):
                              hint=f"Put {chip.second_stage} in the boot directory (or "
                              f"{chip.prefix}/{chip.second_stage}).")
         signature = self._signature(resolver, chip)
-        with BoardLink(info) as link:
-            if not self._attach(link, info):
+        with self._claimed(info) as link:
+            if link is None:
                 return False
             run_rom_stage(link, chip, bootcode, signature=signature, board=self.board,
                           emit=self.emit, stop=self.stop, status_wait=self.options.status_wait)
@@ -171,8 +189,8 @@ class BoardSession(threading.Thread):
     def _file_server_stage(self, info: DeviceInfo, chip: Chip) -> str:
         resolver = self._resolver(info, chip)
         collector = MetadataCollector() if self.options.metadata else None
-        with BoardLink(info) as link:
-            if not self._attach(link, info):
+        with self._claimed(info) as link:
+            if link is None:
                 return "skipped"
             server = FileServer(link, resolver, board=self.board, emit=self.emit,
                                 metadata=collector, idle_timeout=self.options.stage_timeout,

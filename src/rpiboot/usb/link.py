@@ -163,15 +163,28 @@ class BoardLink:
             log.debug("%s: dispose_resources: %s", self.where, exc)
 
     def read_serial(self) -> str | None:
-        """The iSerialNumber string, or None when index 0 or unreadable."""
+        """The iSerialNumber string, or None when index 0 or unreadable.
+
+        Needs no claimed interface, so it may be called before :meth:`open` (for -i).
+        Raises PermissionDenied / DeviceGone when the device cannot be opened at all.
+        """
         import usb.core
         import usb.util
 
         if not self.info.serial_index:
             return None
         try:
-            self.serial = usb.util.get_string(self.device, self.info.serial_index)
-        except (usb.core.USBError, ValueError) as exc:
+            # get_langids raises on access problems (Device.langids would hide them).
+            langids = usb.util.get_langids(self.device)
+            if langids:
+                self.serial = usb.util.get_string(self.device, self.info.serial_index,
+                                                  langids[0])
+        except usb.core.USBError as exc:
+            error = translate_usb_error(exc, self.where)
+            if isinstance(error, (PermissionDenied, DeviceGone)):
+                raise error from exc
+            log.debug("%s: serial string unreadable: %s", self.where, exc)
+        except ValueError as exc:
             log.debug("%s: serial string unreadable: %s", self.where, exc)
         return self.serial
 
