@@ -42,14 +42,15 @@ def test_values_that_look_like_port_flags_stay_values() -> None:
 
 
 def test_reference_flag_meanings(tmp_path: Path) -> None:
-    args = parse_args(["-d", str(tmp_path), "-l", "-o", "-m", "2000", "-vv", "-s",
+    args = parse_args(["-d", str(tmp_path), "-l", "-o", "-m", "25000", "-vv", "-s",
                        "-p", "1-3.*", "-i", "af04b2da"])
     options = build_options(args)
     assert args.verbose == 2
     assert (options.boot_dir, options.loop, options.overlay, options.signed) == (
         tmp_path, True, True, True)
     assert (options.port_path, options.serial) == ("1-3.*", "af04b2da")
-    assert options.poll_interval == pytest.approx(0.002)
+    assert options.poll_interval == pytest.approx(0.025)
+    assert build_options(parse_args(["-m", "500"])).poll_interval == pytest.approx(0.01)
     assert not options.metadata
 
 

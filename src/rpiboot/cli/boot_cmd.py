@@ -21,6 +21,7 @@ from rpiboot.errors import ExitCode, UsageError
 if TYPE_CHECKING:
     from rpiboot.boot import BootOptions, ServeResult
 
+MIN_POLL_S = 0.01  # -m below 10 ms would burn CPU for no faster detection
 PORT_FLAG = re.compile(r"^-(\d{1,3})$")
 TAKES_VALUE = {"-d", "-m", "-p", "-i", "--timeout", "--firmware-dir", "--simulate", "--speed"}
 DESCRIPTION = """\
@@ -51,7 +52,7 @@ def build_parser(prog: str = "rpiboot") -> argparse.ArgumentParser:
     p.add_argument("-o", dest="overlay", action="store_true",
                    help="per-USB-path overlay: serve DIR/<usb path>/NAME first (needs -d)")
     p.add_argument("-m", dest="poll_us", metavar="MICROSECONDS", type=int,
-                   help="device polling interval in microseconds")
+                   help="device polling interval in microseconds (at least 10000)")
     p.add_argument("-v", dest="verbose", action="count", default=0,
                    help="verbose (-vv: debug), says which libusb is in use")
     p.add_argument("-V", "--version", dest="version", action="store_true",
@@ -127,7 +128,7 @@ def build_options(args: argparse.Namespace) -> BootOptions:
         extra["wait_timeout"] = args.timeout
         extra["stage_timeout"] = max(args.timeout, 10.0)
     if args.poll_us is not None:
-        extra["poll_interval"] = max(args.poll_us / 1e6, 0.001)
+        extra["poll_interval"] = max(args.poll_us / 1e6, MIN_POLL_S)
     return BootOptions(
         boot_dir=args.boot_dir, firmware_dir=args.firmware_dir, overlay=args.overlay,
         signed=args.signed, loop=args.loop, port_path=args.port_path,
