@@ -91,7 +91,8 @@ def mkfs_mcopy_image(source: Path, image: Path, *, size_kib: int, fat_type: int,
     subprocess.run(["mkfs.fat", "-C", "--invariant", "-f", str(num_fats), "-s",
                     str(sectors_per_cluster), "-n", "BOOT", "-F", str(fat_type), "-g", "1/1",
                     "-S", str(sector_size), "-r", str(root_entries), str(image),
-                    str(size_kib)], check=True, capture_output=True)
+                    str(size_kib)], check=True, capture_output=True,
+                   env={**os.environ, "TZ": "UTC"})
     shm = Path("/dev/shm")
     if not shm.is_dir():
         pytest.skip("needs /dev/shm (tmpfs) to give mcopy a sorted readdir order")

@@ -102,8 +102,8 @@ def plan_dropin(source: str | os.PathLike[str], *, arch: str, board: str | None,
         reason = err.message
     plan = _fallback(tree, base, reference, settings)
     wanted = f"FAT{reference.fat_type or '(auto)'}, {reference.size_kib} KiB"
-    note = (f"geometry differs from the reference rpi-make-boot-image: it would fail here"
-            f" ({reason}); using {_describe(plan.geometry)} instead of {wanted}")
+    note = (f"geometry differs from the reference rpi-make-boot-image, which fails here:"
+            f" {reason}; using {_describe(plan.geometry)} instead of {wanted}")
     return DropInPlan(plan, reference, [note])
 
 
