@@ -11,6 +11,7 @@ import array
 import logging
 import os
 import re
+import sys
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -45,6 +46,8 @@ def refusal_reason(name: str) -> str | None:
         return "absolute path"
     if _DRIVE_LETTER.match(name):
         return "starts with a drive letter"
+    if sys.platform.startswith("win") and ":" in name:
+        return "contains ':' (a Windows drive or stream)"
     parts = name.split("/")
     if ".." in parts:
         return "contains a '..' component"

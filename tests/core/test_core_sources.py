@@ -207,3 +207,30 @@ def test_stream_without_readv_gives_same_chunks(tmp_path: Path,
     buffers = [array.array("B", bytes(16384)) for _ in range(2)]
     pieces = [c.tobytes() for c in FileSource(tmp_path / "f", len(data)).stream_chunks(buffers)]
     assert b"".join(pieces) == data and [len(p) for p in pieces] == [16384] * 3 + [100]
+
+
+member_names = st.lists(st.text(alphabet="abcXYZ019_.-", min_size=1, max_size=12)
+                        .filter(lambda n: n not in (".", "..")),
+                        min_size=1, max_size=6, unique_by=str.lower)
+
+
+@settings(max_examples=40, deadline=None)
+@given(member_names, st.data())
+def test_tar_index_finds_every_member(names: list[str], data: st.DataObject) -> None:
+    import tempfile
+
+    contents = {f"2711/{n}": data.draw(st.binary(max_size=3000)) for n in names}
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = Path(tmp) / "bootfiles.bin"
+        _make_tar(archive, contents)
+        index = TarIndex(archive)
+        for name, blob in contents.items():
+            found = index.find(name.swapcase())
+            assert found is not None and found.read_all() == blob
+
+
+def test_colon_refused_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.platform", "win32")
+    assert refusal_reason("file.txt:stream") is not None
+    monkeypatch.setattr("sys.platform", "linux")
+    assert refusal_reason("file.txt:stream") is None
