@@ -113,7 +113,8 @@ class HumanRenderer:
                   + (f" ({filters})" if filters else "") + " ...")
 
     def _on_BoardAttached(self, event: ev.BoardAttached) -> None:
-        what = "boot ROM" if event.stage == "rom" else "second stage (file server)"
+        what = ("boot ROM" if event.stage == "rom"
+                else "re-enumerated: second stage (file server)")
         chip = f" {event.board.chip}" if event.board and event.board.chip else ""
         self.line(f"{self._prefix(event)}{event.vid_pid}{chip} {what} attached "
                   f"(serial index {event.serial_index})")
