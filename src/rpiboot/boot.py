@@ -126,7 +126,8 @@ class _Server:
                 self._maybe_start(info)
             if self._reap() and not self.options.loop:
                 return self.result
-            self._check_wait_timeout()
+            if self._idle_too_long():
+                break
             self.stop.wait(self.options.poll_interval)
         self._join_all(timeout=2.0)
         return self.result
@@ -162,15 +163,16 @@ class _Server:
             self.last_activity = time.monotonic()
         return ended
 
-    def _check_wait_timeout(self) -> None:
+    def _idle_too_long(self) -> bool:
+        """True when loop mode has served boards and then idled for ``wait_timeout``;
+        TimeoutExpired when no board at all appeared within it."""
         limit = self.options.wait_timeout
         if limit is None or self.sessions:
-            return
+            return False
         if time.monotonic() - self.last_activity < limit:
-            return
+            return False
         if self.options.loop and (self.result.finished or self.result.failed):
-            self.stop.set()
-            return
+            return True
         raise TimeoutExpired(
             f"no matching board appeared within {limit:g} s",
             hint="Check that the board is in RPIBOOT mode (nRPIBOOT jumper / button held), "

@@ -202,3 +202,9 @@ def test_no_board_times_out(boot) -> None:
     spec["devices"][0]["port"] = "1-4"
     run = boot(spec, port_path="1-1", wait_timeout=0.2)
     assert run.error is not None and run.error.exit_code == ExitCode.TIMEOUT
+
+
+def test_loop_mode_returns_after_idling_for_wait_timeout(boot) -> None:
+    run = boot(scenario_for("cm4"), loop=True, wait_timeout=0.3)
+    assert run.error is None and not run.stop.is_set()
+    assert [b.port_path for b in run.result.finished] == ["1-1"]

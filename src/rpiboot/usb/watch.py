@@ -6,11 +6,14 @@ block in :meth:`DeviceWatcher.wait_for` until their board re-appears at its port
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
 
 from rpiboot.usb.devices import DeviceInfo, list_devices
+
+log = logging.getLogger(__name__)
 
 
 class DeviceWatcher:
@@ -24,7 +27,14 @@ class DeviceWatcher:
 
     def poll(self) -> list[DeviceInfo]:
         """Re-read the device list and wake sessions waiting for a change."""
-        devices = list_devices(self.backend)
+        import usb.core
+
+        try:
+            devices = list_devices(self.backend)
+        except usb.core.USBError as exc:  # transient (e.g. out of memory): keep the last list
+            log.debug("device list unavailable: %s", exc)
+            with self._changed:
+                return list(self._by_port.values())
         by_port = {info.port_path: info for info in devices}
         with self._changed:
             self.polls += 1
