@@ -208,3 +208,16 @@ def test_loop_mode_returns_after_idling_for_wait_timeout(boot) -> None:
     run = boot(scenario_for("cm4"), loop=True, wait_timeout=0.3)
     assert run.error is None and not run.stop.is_set()
     assert [b.port_path for b in run.result.finished] == ["1-1"]
+
+
+def test_metadata_dir_gets_one_object_even_without_records(boot, tmp_path: Path) -> None:
+    out = tmp_path / "meta-empty"
+    out.mkdir()
+    run = boot(scenario_for("cm4"), metadata=True, metadata_dir=out)
+    assert run.result.exit_code == ExitCode.OK
+    assert json.loads((out / "b29d2da0.json").read_text(encoding="utf-8")) == {}
+
+
+def test_no_metadata_event_without_j(boot) -> None:
+    run = boot(_single_board([{"op": "meta", "record": "BOOT_ROM*0x1"}, {"op": "done"}]))
+    assert run.result.exit_code == ExitCode.OK and run.kinds("metadata") == []

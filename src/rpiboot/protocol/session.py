@@ -202,7 +202,8 @@ class BoardSession(threading.Thread):
         return "finished"
 
     def _report_metadata(self, collector: MetadataCollector | None) -> None:
-        if not collector:
+        """With -j: one JSON object per board (``{}`` when the board sent no records)."""
+        if collector is None:
             return
         path = None
         if self.options.metadata_dir is not None:
