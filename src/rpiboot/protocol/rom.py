@@ -25,6 +25,8 @@ class RomRejected(BootError):
         causes = [
             "the board is secure-boot enabled and the bootcode is not signed with its key "
             "(wrong key, or an unsigned bootcode)",
+            "the bootcode is a secure-boot (signed) one but the board is not a secure-boot "
+            "board / not provisioned for it",
             "the second stage file is corrupt or for another chip",
         ]
         if chip.signed_boot_message:
