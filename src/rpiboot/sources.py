@@ -12,7 +12,6 @@ import logging
 import os
 import re
 import sys
-import tarfile
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from rpiboot.chips import Chip
+from rpiboot.errors import InputError
 
 log = logging.getLogger(__name__)
 
@@ -120,12 +120,20 @@ class TarIndex:
     """Member name (lower-case) -> (offset, size) of one bootfiles.bin, read once."""
 
     def __init__(self, path: Path) -> None:
+        import tarfile  # only needed when a boot directory holds bootfiles.bin
+
         self.path = path
         self.members: dict[str, tuple[int, int]] = {}
-        with tarfile.open(path, "r:") as archive:
-            for info in archive:
-                if info.isfile():
-                    self.members.setdefault(_member_key(info.name), (info.offset_data, info.size))
+        try:
+            with tarfile.open(path, "r:") as archive:
+                for info in archive:
+                    if info.isfile():
+                        self.members.setdefault(_member_key(info.name),
+                                                (info.offset_data, info.size))
+        except (tarfile.TarError, OSError) as exc:
+            raise InputError(f"{path}: not a readable POSIX tar archive ({exc})",
+                             hint="bootfiles.bin must be an uncompressed tar (as in "
+                             "usbboot's mass-storage-gadget64); rebuild or remove it.") from exc
 
     def find(self, member: str) -> FileSource | None:
         found = self.members.get(_member_key(member))

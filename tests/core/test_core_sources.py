@@ -234,3 +234,11 @@ def test_colon_refused_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     assert refusal_reason("file.txt:stream") is not None
     monkeypatch.setattr("sys.platform", "linux")
     assert refusal_reason("file.txt:stream") is None
+
+
+def test_corrupt_bootfiles_is_an_input_error(tmp_path: Path) -> None:
+    from rpiboot.errors import InputError
+
+    (tmp_path / "bootfiles.bin").write_bytes(b"\x1f\x8b not a tar" * 100)
+    with pytest.raises(InputError, match=r"bootfiles\.bin"):
+        FileResolver(tmp_path, CM4)
