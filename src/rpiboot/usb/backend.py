@@ -19,6 +19,13 @@ def _backend_from_path(path: str) -> Any:
     return libusb1.get_backend(find_library=lambda _name: path)
 
 
+def _loaded_library() -> str | None:
+    """Path of the libusb pyusb actually loaded (pyusb keeps the first one per process)."""
+    import usb.backend.libusb1 as libusb1
+
+    return getattr(getattr(libusb1, "_lib", None), "_name", None)
+
+
 def _bundled_backend() -> tuple[Any, str] | None:
     try:
         import libusb_package
@@ -32,6 +39,9 @@ def _bundled_backend() -> tuple[Any, str] | None:
         return None
     if backend is None:
         return None
+    loaded = _loaded_library()
+    if loaded and loaded != path:  # another libusb was loaded earlier in this process
+        return backend, f"libusb ({loaded}, loaded earlier in this process)"
     return backend, f"libusb-package bundled libusb ({path})"
 
 
@@ -41,9 +51,7 @@ def _system_backend() -> tuple[Any, str] | None:
     backend = libusb1.get_backend()
     if backend is None:
         return None
-    lib = getattr(libusb1, "_lib", None)
-    name = getattr(lib, "_name", None) or "found by ctypes.util.find_library"
-    return backend, f"system libusb ({name})"
+    return backend, f"system libusb ({_loaded_library() or 'found by ctypes.util'})"
 
 
 def load_backend() -> tuple[Any, str]:
@@ -65,6 +73,11 @@ def load_backend() -> tuple[Any, str]:
                 f"{LIBUSB_ENV}={override}: could not load it as libusb-1.0",
                 hint="Check that the file is a libusb-1.0 library for this CPU, or unset it.",
             )
+        loaded = _loaded_library()
+        if loaded and os.path.realpath(loaded) != os.path.realpath(override):
+            log.warning("libusb %s was loaded earlier in this process; %s=%s takes effect "
+                        "only in a new process", loaded, LIBUSB_ENV, override)
+            return backend, f"libusb ({loaded}, loaded earlier in this process)"
         return backend, f"libusb from {LIBUSB_ENV} ({override})"
     for candidate in (_bundled_backend, _system_backend):
         found = candidate()
