@@ -231,10 +231,13 @@ class BoardLink:
             raise ValueError("bulk chunks are at most 16 KiB")
         buf = chunk if isinstance(chunk, array.array) else array.array("B", chunk)
         try:
-            self.device.write(self.out_endpoint, buf, int(BULK_TIMEOUT_S * 1000))
+            written = self.device.write(self.out_endpoint, buf, int(BULK_TIMEOUT_S * 1000))
         except usb.core.USBError as exc:
             raise translate_usb_error(exc, f"{self.where}: bulk write",
                                       timeout_s=BULK_TIMEOUT_S) from exc
+        if written != len(buf):
+            raise DeviceGone(f"{self.where}: bulk write took {written} of {len(buf)} bytes",
+                             hint="The board stopped receiving; check the cable and power.")
 
     def read(self, length: int, *, timeout: float | None = None) -> bytes:
         """READ(n): vendor control IN carrying the length in wValue/wIndex."""
