@@ -131,6 +131,24 @@ def test_signed_boot_sends_bootsig(boot) -> None:
     assert run.problems() == []
 
 
+def test_signed_boot_prefers_bootcode_sig_like_the_reference(boot) -> None:
+    # The reference checks bootsig.bin exists but sends bootcode.sig's first 20 bytes.
+    spec = scenario_for("cm3")
+    spec["bootdir"]["bootsig.bin"] = {"hex": "ab" * 20}
+    spec["bootdir"]["bootcode.sig"] = {"hex": "cd" * 24}
+    spec["devices"][0]["rom"]["expect_signature"] = "cd" * 20
+    run = boot(spec, signed=True)
+    assert run.result.exit_code == ExitCode.OK
+    assert run.problems() == []
+
+
+def test_signed_boot_without_signature_file_fails_clearly(boot) -> None:
+    spec = scenario_for("cm3")
+    run = boot(spec, signed=True)
+    assert run.result.exit_code == ExitCode.FAILED
+    assert "bootcode.sig" in str(run.result.failed[0][1])
+
+
 def test_several_boards_are_served_concurrently(boot) -> None:
     spec = {"name": "many", "bootdir": {"bootcode4.bin": {"random": 4096}}, "devices": []}
     ports = ["1-1", "1-2", "1-3", "1-4"]

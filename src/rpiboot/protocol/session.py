@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_ROM_ROUNDS = 3  # a ROM that keeps coming back after accepting bootcode is a failure
-BOOTSIG = "bootsig.bin"
+# Signed boot (-s): the reference requires bootsig.bin in the directory but sends the first
+# 20 bytes of bootcode.sig when that file exists; we read bootcode.sig first, then bootsig.bin.
+BOOTSIG_NAMES = ("bootcode.sig", "bootsig.bin")
 
 
 class BoardSession(threading.Thread):
@@ -163,12 +165,15 @@ class BoardSession(threading.Thread):
             log.warning("%s: -s applies to BCM2835/7 only; ignored for %s",
                         self.board.label(), chip.family)
             return b""
-        source = resolver.resolve(BOOTSIG)
-        if source is None or source.size < 20:
-            raise InputError(f"signed boot (-s): {BOOTSIG} missing or shorter than 20 bytes "
-                             f"in {resolver.boot_dir}",
-                             hint=f"Put the 20-byte {BOOTSIG} beside {chip.second_stage}.")
-        return source.read_all()[:20]
+        for name in BOOTSIG_NAMES:
+            source = resolver.resolve(name)
+            if source is not None and source.size >= 20:
+                log.info("%s: signed boot: signature from %s", self.board.label(), source.label)
+                return source.read_all()[:20]
+        raise InputError(f"signed boot (-s): neither {' nor '.join(BOOTSIG_NAMES)} holds a "
+                         f"20-byte signature in {resolver.boot_dir}",
+                         hint="Put the 20-byte bootcode signature (bootcode.sig, or bootsig.bin "
+                         f"as upstream's help names it) beside {chip.second_stage}.")
 
     def _next_stage(self, previous: DeviceInfo) -> DeviceInfo:
         """Wait for the board to re-appear at its port path after a stage."""
