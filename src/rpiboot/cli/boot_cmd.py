@@ -58,7 +58,8 @@ def build_parser(prog: str = "rpiboot") -> argparse.ArgumentParser:
     p.add_argument("-V", "--version", dest="version", action="store_true",
                    help="print the version and exit")
     p.add_argument("-s", dest="signed", action="store_true",
-                   help="signed boot (BCM2835/7): send bootsig.bin in the boot message")
+                   help="signed boot (BCM2835/7): send the 20-byte bootcode.sig "
+                        "(or bootsig.bin) in the boot message")
     p.add_argument("--port-number", dest="port_number", metavar="N", type=int,
                    help="-0 .. -98: only the device on port number N")
     p.add_argument("-p", dest="port_path", metavar="PATH",
