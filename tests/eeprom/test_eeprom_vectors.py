@@ -99,10 +99,8 @@ def _cases() -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("_"))
 
 
-@pytest.mark.parametrize("case", _cases())
+@pytest.mark.parametrize("case", [c for c in _cases() if c not in OUT_OF_SCOPE])
 def test_vector_case(case: str, vectors_dir: Path, tmp_path: Path) -> None:
-    if case in OUT_OF_SCOPE:
-        pytest.skip(OUT_OF_SCOPE[case])
     vector = vectors_dir / "eeprom" / case
     deviation = DEVIATIONS.get(case, Deviation(""))
     result = run_case(vectors_dir / "eeprom", case, tmp_path)
@@ -130,3 +128,5 @@ def test_every_case_is_covered() -> None:
     assert cases, "no vectors found"
     assert set(DEVIATIONS) <= cases
     assert set(OUT_OF_SCOPE) <= cases
+    # Out of scope stays the exception: every other case runs through test_vector_case.
+    assert len(cases - set(OUT_OF_SCOPE)) >= 40
