@@ -84,8 +84,9 @@ def mkfs_mcopy_image(source: Path, image: Path, *, size_kib: int, fat_type: int,
                      root_entries: int = 256, epoch: int = INVARIANT_EPOCH) -> None:
     """The oracle: ``mkfs.fat --invariant`` + one ``mcopy -smpQ`` in sorted order (TZ=UTC).
 
-    mcopy recurses in readdir order, so the tree is staged on tmpfs (newest-first
-    readdir) with entries created in reverse-sorted order; skip where that does not hold.
+    mcopy recurses in readdir order, so the tree is staged on tmpfs, whose readdir order
+    follows creation (newest-first on older kernels, oldest-first since Linux 6.6), with
+    entries created in the order that lists them sorted; skip where neither holds.
     """
     need_tools("mkfs.fat", "mcopy")
     subprocess.run(["mkfs.fat", "-C", "--invariant", "-f", str(num_fats), "-s",
@@ -98,10 +99,10 @@ def mkfs_mcopy_image(source: Path, image: Path, *, size_kib: int, fat_type: int,
         pytest.skip("needs /dev/shm (tmpfs) to give mcopy a sorted readdir order")
     stage = Path(tempfile.mkdtemp(dir=shm))
     try:
-        _mirror_reverse(source, stage, epoch)
+        _mirror(source, stage, epoch, reverse=_tmpfs_lists_newest_first(stage))
         for dirpath, _, _ in os.walk(stage):
             if os.listdir(dirpath) != sorted(os.listdir(dirpath)):
-                pytest.skip("/dev/shm readdir order is not newest-first here")
+                pytest.skip("/dev/shm readdir order does not follow creation order here")
         names = sorted(os.listdir(source))
         if names:
             subprocess.run(["mcopy", "-i", str(image), "-smpQ",
@@ -111,12 +112,22 @@ def mkfs_mcopy_image(source: Path, image: Path, *, size_kib: int, fat_type: int,
         shutil.rmtree(stage)
 
 
-def _mirror_reverse(source: Path, dest: Path, epoch: int) -> None:
-    for name in sorted(os.listdir(source), reverse=True):
+def _tmpfs_lists_newest_first(directory: Path) -> bool:
+    probe = Path(tempfile.mkdtemp(dir=directory))
+    try:
+        (probe / "a").touch()
+        (probe / "b").touch()
+        return os.listdir(probe) == ["b", "a"]
+    finally:
+        shutil.rmtree(probe)
+
+
+def _mirror(source: Path, dest: Path, epoch: int, *, reverse: bool) -> None:
+    for name in sorted(os.listdir(source), reverse=reverse):
         src, dst = source / name, dest / name
         if src.is_dir():
             dst.mkdir()
-            _mirror_reverse(src, dst, epoch)
+            _mirror(src, dst, epoch, reverse=reverse)
         else:
             shutil.copyfile(src, dst)
         os.utime(dst, (epoch, epoch))
