@@ -7,6 +7,7 @@ what happens through ``on_event`` callbacks (see :mod:`rpiboot.events`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -18,16 +19,21 @@ from typing import TYPE_CHECKING
 from rpiboot.errors import ExitCode, InputError, RpibootError, TimeoutExpired
 from rpiboot.events import BoardRef, Event, Waiting
 from rpiboot.protocol.rom import STATUS_WAIT_S
-from rpiboot.protocol.session import BoardSession
 from rpiboot.usb.devices import DeviceFilter, DeviceInfo
 from rpiboot.usb.watch import DeviceWatcher
 
 if TYPE_CHECKING:
     import usb.backend
 
+    from rpiboot.protocol.session import BoardSession
+    from rpiboot.usb.hotplug import HotplugNotifier
+
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[Event], None]
+# With hotplug the device list is still re-read this often (seconds), in case an event is
+# missed; this also bounds how long a ``stop`` set by the caller takes to be noticed.
+HOTPLUG_SAFETY_POLL_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -104,8 +110,30 @@ def serve(
     return server.run()
 
 
+@functools.cache
+def _waking_session_class() -> type[BoardSession]:
+    """BoardSession that wakes the serving loop when it ends (imported on the first board:
+    the protocol modules are a noticeable share of an idle run's CPU)."""
+    from rpiboot.protocol.session import BoardSession
+
+    class WakingSession(BoardSession):
+        wakeup: threading.Event
+        ended = False  # set as the thread's last step
+
+        def run(self) -> None:
+            try:
+                super().run()
+            finally:
+                self.ended = True
+                self.wakeup.set()
+
+    return WakingSession
+
+
 class _Server:
-    """The polling loop: starts one session per new matching board, collects results."""
+    """The serving loop: re-reads the device list on hotplug events (or every
+    ``poll_interval`` without hotplug), starts one session per new matching board and
+    collects results."""
 
     def __init__(self, options: BootOptions, watcher: DeviceWatcher, emit: EventCallback,
                  stop: threading.Event) -> None:
@@ -118,19 +146,51 @@ class _Server:
         self.sessions: dict[str, BoardSession] = {}
         self.handled: dict[str, tuple[str, int, int]] = {}  # port -> identity already handled
         self.last_activity = time.monotonic()
+        self.wakeup = threading.Event()  # set by hotplug events and by sessions ending
 
     def run(self) -> ServeResult:
         self.emit(Waiting(None, filters=self.filter.describe()))
+        from rpiboot.usb.hotplug import start_notifier
+
+        notifier = start_notifier(self.watcher.backend, self.wakeup)
+        if notifier is not None:
+            log.info("device detection: libusb hotplug events (re-checked every %g s)",
+                     self._safety_interval())
+        else:
+            log.info("device detection: polling every %g s", self.options.poll_interval)
+        try:
+            return self._serve(notifier)
+        finally:
+            if notifier is not None:
+                notifier.close()
+
+    def _serve(self, notifier: HotplugNotifier | None) -> ServeResult:
         while not self.stop.is_set():
+            self.wakeup.clear()  # before the poll: a change during it wakes the next wait
             for info in self.watcher.poll():
                 self._maybe_start(info)
             if self._reap() and not self.options.loop:
                 return self.result
             if self._idle_too_long():
                 break
-            self.stop.wait(self.options.poll_interval)
+            if notifier is not None and notifier.active:
+                self.wakeup.wait(self._hotplug_wait())
+            else:  # no hotplug: poll every poll_interval (-m), as the reference does
+                self.stop.wait(self.options.poll_interval)
         self._join_all(timeout=2.0)
         return self.result
+
+    def _safety_interval(self) -> float:
+        return max(HOTPLUG_SAFETY_POLL_S, self.options.poll_interval)
+
+    def _hotplug_wait(self) -> float:
+        """How long to sleep between hotplug events: the safety re-poll, cut short by the
+        ``wait_timeout`` deadline when no board is being served."""
+        wait = self._safety_interval()
+        limit = self.options.wait_timeout
+        if limit is not None and not self.sessions:
+            wait = min(wait, max(0.0, self.last_activity + limit - time.monotonic()))
+        return wait
 
     def _maybe_start(self, info: DeviceInfo) -> None:
         if info.port_path in self.sessions or not self.filter.matches_location(info):
@@ -139,7 +199,9 @@ class _Server:
             return
         if not self.options.loop and self.sessions:
             return
-        session = BoardSession(info, self.options, self.watcher, self.emit, self.stop)
+        session = _waking_session_class()(info, self.options, self.watcher, self.emit,
+                                          self.stop)
+        session.wakeup = self.wakeup
         self.sessions[info.port_path] = session
         self.handled[info.port_path] = info.identity
         session.start()
@@ -148,8 +210,9 @@ class _Server:
         """Collect ended sessions; True if one board reached an end (finished or failed)."""
         ended = False
         for port, session in list(self.sessions.items()):
-            if session.is_alive():
+            if session.is_alive() and not getattr(session, "ended", False):
                 continue
+            session.join()  # ``ended`` is set as its thread's last step
             del self.sessions[port]
             self.handled[port] = session.last_identity
             self.last_activity = time.monotonic()
