@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from core_simkit import scenario_for
 
 from rpiboot.errors import ExitCode, PermissionDenied
@@ -89,14 +88,28 @@ def test_board_that_never_reenumerates_times_out(boot) -> None:
     assert "re-appear" in str(run.result.failed[0][1])
 
 
-@pytest.mark.parametrize("raw", [
-    {"op": "raw", "command": 7, "name": "config.txt"},
-    {"op": "raw", "command": 0, "name": "config.txt", "length": 10},
-])
-def test_garbage_messages_are_protocol_errors(boot, raw) -> None:
-    run = boot(_board([raw, {"op": "done"}]))
+def test_unknown_command_is_a_protocol_error(boot) -> None:
+    run = boot(_board([{"op": "raw", "command": 7, "name": "config.txt"}, {"op": "done"}]))
     assert run.result.exit_code == ExitCode.FAILED
+    assert "unknown file-server command 7" in str(run.result.failed[0][1])
     assert run.kinds("error")
+
+
+def test_short_message_is_read_as_zero_padded(boot) -> None:
+    # 10 bytes: the command and "config" -- answered like GetFileSize "config" (missing).
+    run = boot(_board([{"op": "raw", "command": 0, "name": "config.txt", "length": 10},
+                       {"op": "done"}]))
+    assert run.result.exit_code == ExitCode.OK
+    served = [(e.name, e.size) for e in run.kinds("file")]
+    assert served == [("config", None)]
+
+
+def test_empty_name_ends_the_stage_whatever_the_command(boot) -> None:
+    # As in the reference: the empty-name check comes before the command check.
+    run = boot(_board([{"op": "raw", "command": 9, "name": ""},
+                       {"op": "fetch", "name": "never.txt", "expect": "absent"}]))
+    assert run.result.exit_code == ExitCode.OK
+    assert run.kinds("file") == []
 
 
 def test_hostile_names_are_answered_missing(boot) -> None:

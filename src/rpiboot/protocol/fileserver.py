@@ -75,28 +75,40 @@ class FileServer:
                         f"{self.idle_timeout or 0:g} s (after {self.requests} requests)",
                         hint="The board stopped asking for files; reset it and retry.")
             try:
-                return parse_file_message(self.link.read(FILE_MESSAGE_SIZE, timeout=timeout))
+                data = self.link.read(FILE_MESSAGE_SIZE, timeout=timeout)
             except TimeoutExpired:
                 if until is None:
                     raise
+                continue
+            if len(data) < FILE_MESSAGE_SIZE:
+                # A short message is read as if the rest were zeros (the name ends there):
+                # the board gets an answer instead of a dead host.
+                log.warning("%s: short file-server message (%d of %d bytes)",
+                            self.link.where, len(data), FILE_MESSAGE_SIZE)
+                data = data.ljust(FILE_MESSAGE_SIZE, b"\0")
+            return parse_file_message(data)
 
     def _answer(self, message: FileMessage) -> bool:
-        """Answer one request; True when the stage is over."""
+        """Answer one request; True when the stage is over.
+
+        The checks run in the reference's order, so the board sees the same answers: an
+        empty name ends the stage (acknowledged, whatever the command), then metadata
+        records, then Done (a Done carrying a name is not acknowledged), then files.
+        """
         name = message.name_text()
-        if message.command == Command.DONE:
+        if not message.name:
             self._acknowledge()
+            return True
+        if message.is_metadata:
+            self._metadata(message)
+            return False
+        if message.command == Command.DONE:
             return True
         if message.command not in (Command.GET_FILE_SIZE, Command.READ_FILE):
             raise BootError(
                 f"{self.link.where}: protocol error: unknown file-server command "
                 f"{message.command} (name {name!r})",
                 hint="The board's second stage sent garbage; reset the board and retry.")
-        if not message.name:
-            self.link.write(b"")
-            return True
-        if message.is_metadata:
-            self._metadata(message)
-            return False
         source = self._lookup(name)
         if message.command == Command.GET_FILE_SIZE:
             self._answer_size(name, source)
