@@ -63,7 +63,7 @@ def _print_info(info) -> None:  # type: ignore[no-untyped-def]
     for label, blocks in (("bootcode", info.bootcode_signatures),
                           ("bootsys", info.bootsys_signatures)):
         if blocks:
-            print(f"{label} signed:  " + "; ".join(blocks))
+            print(f"{label + ' signed:':<17} " + "; ".join(blocks))
     print("sections:")
     for s in info.sections:
         name = f"  {s.name}" if s.name else ""
