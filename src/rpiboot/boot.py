@@ -7,7 +7,6 @@ what happens through ``on_event`` callbacks (see :mod:`rpiboot.events`).
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 import time
@@ -31,8 +30,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 EventCallback = Callable[[Event], None]
-# With hotplug the device list is still re-read this often (seconds), in case an event is
-# missed; this also bounds how long a ``stop`` set by the caller takes to be noticed.
+# Idle with hotplug, the device list is still re-read this often (seconds) in case an event
+# is missed; this also bounds how long a ``stop`` set by the caller takes to be noticed.
 HOTPLUG_SAFETY_POLL_S = 1.0
 
 
@@ -110,30 +109,14 @@ def serve(
     return server.run()
 
 
-@functools.cache
-def _waking_session_class() -> type[BoardSession]:
-    """BoardSession that wakes the serving loop when it ends (imported on the first board:
-    the protocol modules are a noticeable share of an idle run's CPU)."""
-    from rpiboot.protocol.session import BoardSession
-
-    class WakingSession(BoardSession):
-        wakeup: threading.Event
-        ended = False  # set as the thread's last step
-
-        def run(self) -> None:
-            try:
-                super().run()
-            finally:
-                self.ended = True
-                self.wakeup.set()
-
-    return WakingSession
-
-
 class _Server:
-    """The serving loop: re-reads the device list on hotplug events (or every
-    ``poll_interval`` without hotplug), starts one session per new matching board and
-    collects results."""
+    """The serving loop: starts one session per new matching board, collects results.
+
+    While boards are being served it re-reads the device list every ``poll_interval``.
+    While none is, and libusb has hotplug, it sleeps in libusb's event handling until a
+    Broadcom device arrives or leaves (re-reading the list at least every
+    HOTPLUG_SAFETY_POLL_S), so an idle rpiboot hardly uses CPU.
+    """
 
     def __init__(self, options: BootOptions, watcher: DeviceWatcher, emit: EventCallback,
                  stop: threading.Event) -> None:
@@ -146,7 +129,7 @@ class _Server:
         self.sessions: dict[str, BoardSession] = {}
         self.handled: dict[str, tuple[str, int, int]] = {}  # port -> identity already handled
         self.last_activity = time.monotonic()
-        self.wakeup = threading.Event()  # set by hotplug events and by sessions ending
+        self.wakeup = threading.Event()  # set by libusb hotplug events
 
     def run(self) -> ServeResult:
         self.emit(Waiting(None, filters=self.filter.describe()))
@@ -154,8 +137,9 @@ class _Server:
 
         notifier = start_notifier(self.watcher.backend, self.wakeup)
         if notifier is not None:
-            log.info("device detection: libusb hotplug events (re-checked every %g s)",
-                     self._safety_interval())
+            log.info("device detection: libusb hotplug events while idle (list re-read every "
+                     "%g s), polling every %g s while serving", self._safety_interval(),
+                     self.options.poll_interval)
         else:
             log.info("device detection: polling every %g s", self.options.poll_interval)
         try:
@@ -166,16 +150,18 @@ class _Server:
 
     def _serve(self, notifier: HotplugNotifier | None) -> ServeResult:
         while not self.stop.is_set():
-            self.wakeup.clear()  # before the poll: a change during it wakes the next wait
+            self.wakeup.clear()  # before the poll: a change during it ends the next wait
             for info in self.watcher.poll():
                 self._maybe_start(info)
             if self._reap() and not self.options.loop:
                 return self.result
             if self._idle_too_long():
                 break
-            if notifier is not None and notifier.active:
-                self.wakeup.wait(self._hotplug_wait())
-            else:  # no hotplug: poll every poll_interval (-m), as the reference does
+            if notifier is not None and notifier.active and not self.sessions:
+                notifier.wait(self._hotplug_wait())  # handles libusb events in this thread
+                if notifier.stopping:  # closed by the interpreter's exit: touch libusb no more
+                    break
+            else:  # serving boards, or no hotplug: poll every poll_interval (-m)
                 self.stop.wait(self.options.poll_interval)
         self._join_all(timeout=2.0)
         return self.result
@@ -184,11 +170,11 @@ class _Server:
         return max(HOTPLUG_SAFETY_POLL_S, self.options.poll_interval)
 
     def _hotplug_wait(self) -> float:
-        """How long to sleep between hotplug events: the safety re-poll, cut short by the
-        ``wait_timeout`` deadline when no board is being served."""
+        """How long to wait for a hotplug event: the safety re-poll, cut short by the
+        ``wait_timeout`` deadline."""
         wait = self._safety_interval()
         limit = self.options.wait_timeout
-        if limit is not None and not self.sessions:
+        if limit is not None:
             wait = min(wait, max(0.0, self.last_activity + limit - time.monotonic()))
         return wait
 
@@ -199,9 +185,9 @@ class _Server:
             return
         if not self.options.loop and self.sessions:
             return
-        session = _waking_session_class()(info, self.options, self.watcher, self.emit,
-                                          self.stop)
-        session.wakeup = self.wakeup
+        from rpiboot.protocol.session import BoardSession  # imported on the first board
+
+        session = BoardSession(info, self.options, self.watcher, self.emit, self.stop)
         self.sessions[info.port_path] = session
         self.handled[info.port_path] = info.identity
         session.start()
@@ -210,9 +196,8 @@ class _Server:
         """Collect ended sessions; True if one board reached an end (finished or failed)."""
         ended = False
         for port, session in list(self.sessions.items()):
-            if session.is_alive() and not getattr(session, "ended", False):
+            if session.is_alive():
                 continue
-            session.join()  # ``ended`` is set as its thread's last step
             del self.sessions[port]
             self.handled[port] = session.last_identity
             self.last_activity = time.monotonic()

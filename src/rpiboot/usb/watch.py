@@ -1,7 +1,9 @@
 """One poller of the USB device list shared by every board session.
 
-The serving loop calls :meth:`DeviceWatcher.poll` every ``poll_interval``; board sessions
-block in :meth:`DeviceWatcher.wait_for` until their board re-appears at its port path.
+The serving loop calls :meth:`DeviceWatcher.poll` every ``poll_interval`` while any board is
+being served (when idle it may instead wait for a libusb hotplug event, see
+:mod:`rpiboot.usb.hotplug`); board sessions block in :meth:`DeviceWatcher.wait_for` until
+their board re-appears at its port path.
 """
 
 from __future__ import annotations
