@@ -96,6 +96,15 @@ def test_default_backend_loads_some_libusb(monkeypatch: pytest.MonkeyPatch) -> N
     assert backend is not None and "libusb" in description
 
 
+def test_bundled_library_found_without_importing_libusb_package() -> None:
+    code = ("import sys; from rpiboot.usb.backend import bundled_library_path; "
+            "path = bundled_library_path(); print(path, 'libusb_package' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], check=True, text=True,
+                         capture_output=True).stdout.split()
+    libusb_package = pytest.importorskip("libusb_package")
+    assert out == [str(libusb_package.get_library_path()), "False"]
+
+
 def test_listing_skips_other_vendors_and_non_boot_pids() -> None:
     from rpiboot.sim.usbmodel import DeviceDesc, SimDevice, boot_config
 
