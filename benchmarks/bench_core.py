@@ -1,12 +1,13 @@
 """Benchmarks of the boot engine + CLI (prints a table; not a test).
 
-    .venv/bin/python benchmarks/bench_core.py            # everything (~1 minute)
+    .venv/bin/python benchmarks/bench_core.py            # everything (~1.5 minutes)
     .venv/bin/python benchmarks/bench_core.py --no-bench # skip the umockdev bench rows
 
 Figures: bench scenario wall time and host-added time per boot (run-scenario on cm4-msd and
 cm5-msg64 through the real system libusb), 8 boards behind a hub vs 1, CPU while idle
-waiting 10 s, in-process throughput through the simulator backend (256 MiB), peak RSS while
-serving 1 GiB, and ``rpiboot --version`` start-up time.
+waiting 10 s (bundled and system libusb, and with polling forced), in-process throughput
+through the simulator backend (256 MiB), peak RSS while serving 1 GiB, and
+``rpiboot --version`` start-up time.
 """
 
 from __future__ import annotations
@@ -104,25 +105,38 @@ def bench_many_rows(tmp: Path) -> list[tuple[str, str, str]]:
 
 
 # ------------------------------------------------------------------ local rows
-def timed_wait(boot_dir: Path, seconds: float) -> tuple[float, float]:
+def timed_wait(boot_dir: Path, seconds: float, env: dict[str, str]) -> tuple[float, float]:
     """(wall s, child CPU s) of ``rpiboot --timeout SECONDS`` with no board attached."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.monotonic()
     subprocess.run([RPIBOOT, "-d", str(boot_dir), "--timeout", str(seconds), "--quiet"],
-                   check=False, capture_output=True, stdin=subprocess.DEVNULL)
+                   check=False, capture_output=True, stdin=subprocess.DEVNULL,
+                   env={**os.environ, **env})
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def idle_cpu_row(boot_dir: Path) -> tuple[str, str, str]:
+def idle_cpu_row(boot_dir: Path, label: str = "",
+                 env: dict[str, str] | None = None) -> tuple[str, str, str]:
     """Steady-state idle CPU: a 10 s wait minus a 0.5 s wait (start-up cost cancels out)."""
-    short_wall, short_cpu = timed_wait(boot_dir, 0.5)
-    wall, cpu = timed_wait(boot_dir, 10)
+    short_wall, short_cpu = timed_wait(boot_dir, 0.5, env or {})
+    wall, cpu = timed_wait(boot_dir, 10, env or {})
     steady = 100 * (cpu - short_cpu) / (wall - short_wall)
-    return ("CPU while idle waiting 10 s (rpiboot --timeout 10, no board)", f"{steady:.2f} %",
-            f"≤ 1 % (whole run incl. start-up: {cpu:.2f} s CPU in {wall:.1f} s = "
-            f"{100 * cpu / wall:.1f} %)")
+    return (f"CPU while idle waiting 10 s (rpiboot --timeout 10, no board{label})",
+            f"{steady:.2f} %", f"≤ 1 % (whole run incl. start-up: {cpu:.2f} s CPU in "
+            f"{wall:.1f} s = {100 * cpu / wall:.1f} %)")
+
+
+def idle_cpu_rows(boot_dir: Path) -> list[tuple[str, str, str]]:
+    """Bundled libusb (hotplug), the system libusb, and forced polling (no-hotplug hosts)."""
+    rows = [idle_cpu_row(boot_dir, "; bundled libusb")]
+    if system_libusb():
+        rows.append(idle_cpu_row(boot_dir, "; system libusb",
+                                 {"RPIBOOT_LIBUSB": system_libusb() or ""}))
+    rows.append(idle_cpu_row(boot_dir, "; RPIBOOT_NO_HOTPLUG=1: polling every 20 ms",
+                             {"RPIBOOT_NO_HOTPLUG": "1"}))
+    return rows
 
 
 def serve_big_file(size: int, workdir: Path) -> float:
@@ -204,7 +218,7 @@ def main() -> int:
         elif not args.no_bench:
             print("(umockdev bench not available: skipping the bench rows)", file=sys.stderr)
         (tmp / "empty").mkdir()
-        rows.append(idle_cpu_row(tmp / "empty"))
+        rows += idle_cpu_rows(tmp / "empty")
         rows.append(throughput_row(tmp))
         rows.append(rss_row())
         rows.append(startup_row())
