@@ -197,22 +197,26 @@ def serve_interruptibly(options: BootOptions, backend: Any, on_event: Any,
 
     stop = stop or threading.Event()
     outcome: dict[str, Any] = {}
+    finished = threading.Event()  # not Thread.join: an interrupted join() breaks is_alive()
 
     def work() -> None:
         try:
             outcome["result"] = serve(options, backend=backend, on_event=on_event, stop=stop)
         except BaseException as exc:  # re-raised on the main thread
             outcome["error"] = exc
+        finally:
+            finished.set()
 
     worker = threading.Thread(target=work, name="rpiboot-serve", daemon=True)
     restore = _sigterm_as_interrupt()
     worker.start()
     try:
-        while worker.is_alive():
-            worker.join(0.5)
+        # A timeout keeps the wait interruptible by Ctrl-C on every OS.
+        while not finished.wait(1.0):
+            pass
     except KeyboardInterrupt:
         stop.set()
-        worker.join(3.0)
+        finished.wait(3.0)  # let the sessions close their devices
         return None
     finally:
         restore()
