@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import ExitCode, UsageError
 
 if TYPE_CHECKING:
@@ -36,13 +37,8 @@ RPIBOOT_FIRMWARE_DIR is where the default (no -d) firmware is looked for.
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> Any:  # argparse would sys.exit(2) itself
-        raise UsageError(message, hint=f"Run '{self.prog} -h' for the list of options.")
-
-
 def build_parser(prog: str = "rpiboot") -> argparse.ArgumentParser:
-    p = _Parser(prog=prog, description=DESCRIPTION, epilog=EPILOG,
+    p = ArgumentParser(prog=prog, description=DESCRIPTION, epilog=EPILOG,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-d", dest="boot_dir", metavar="DIR", type=Path,
                    help="boot directory to serve files from (default: the installed "

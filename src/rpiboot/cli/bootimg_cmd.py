@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rpiboot.cli.common import run_command
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import UsageError
 
 PROG = "rpiboot bootimg"
@@ -26,11 +27,6 @@ JSON_SCHEMA = "rpiboot.bootimg/1"
 _SIZE = re.compile(r"^(\d+)\s*(k|kib|m|mib|g|gib)?$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30,
           "gib": 1 << 30}
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message, hint=f"see `{PROG} --help`")
 
 
 def parse_size_kib(text: str) -> int:
@@ -64,9 +60,9 @@ def _add_signing(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Build, inspect, extract and sign boot.img FAT"
+    parser = ArgumentParser(prog=PROG, description="Build, inspect, extract and sign boot.img FAT"
                      " images (FAT12/16/32, pure Python, no root).")
-    sub = parser.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="action", required=True, parser_class=ArgumentParser)
     create = sub.add_parser("create", help="build an image from a directory")
     create.add_argument("source", type=Path, help="directory with the files to include")
     create.add_argument("-o", "--output", type=Path, required=True, help="image to write")

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.cli.toolchain import run_tool, write_output
 from rpiboot.errors import InputError, SigningError, UsageError
 
@@ -26,13 +27,8 @@ With -v, check SIGNATURE (a .sig file) against IMAGE and PUBLIC_KEY (public or p
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message, hint=USAGE.splitlines()[0])
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, add_help=False)
+    parser = ArgumentParser(prog=PROG, add_help=False, usage_hint=USAGE.splitlines()[0])
     for flag in ("-k", "-H", "-i", "-o", "-v", "-c", "-p"):
         parser.add_argument(flag)
     parser.add_argument("-h", "--help", action="store_true")

@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from rpiboot.cli.common import run_command
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import UsageError
 
 PROG = "rpi-make-boot-image"
@@ -32,13 +33,8 @@ examples:
 """
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(message, hint=f"see `{PROG} -h`")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Create a FAT boot.img from a directory of boot"
+    parser = ArgumentParser(prog=PROG, description="Create a FAT boot.img from a directory of boot"
                      " files (no root needed).", epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-d", dest="source", metavar="SOURCE_DIR",
