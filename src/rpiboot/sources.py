@@ -29,6 +29,9 @@ USE_READV = hasattr(os, "readv")  # vectored reads (not on Windows)
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # Names the reference serves from its built-in mass-storage firmware.
+_WINDOWS_DEVICES = frozenset(
+    {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
+    | {f"{port}{n}" for port in ("COM", "LPT") for n in "123456789"})
 BUILTIN_MSD_NAMES = frozenset({"bootcode.bin", "bootcode4.bin", "start.elf", "start4.elf"})
 
 
@@ -46,13 +49,27 @@ def refusal_reason(name: str) -> str | None:
         return "absolute path"
     if _DRIVE_LETTER.match(name):
         return "starts with a drive letter"
-    if sys.platform.startswith("win") and ":" in name:
-        return "contains ':' (a Windows drive or stream)"
     parts = name.split("/")
     if ".." in parts:
         return "contains a '..' component"
     if not [p for p in parts if p not in ("", ".")]:
         return "names no file"
+    if sys.platform.startswith("win"):
+        return windows_refusal_reason(parts)
+    return None
+
+
+def windows_refusal_reason(parts: list[str]) -> str | None:
+    """Names Windows would not open as plain files in the boot directory: streams (':'),
+    device names (CON, NUL, COM1, ... — opening CON would block on the console) and
+    components ending in a dot or space (Windows strips them)."""
+    for part in parts:
+        if ":" in part:
+            return "contains ':' (a Windows drive or stream)"
+        if part.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+            return f"names a Windows device ({part})"
+        if part not in ("", ".") and part[-1] in ". ":
+            return "a component ends in a dot or space"
     return None
 
 

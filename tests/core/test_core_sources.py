@@ -236,6 +236,23 @@ def test_colon_refused_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
     assert refusal_reason("file.txt:stream") is None
 
 
+@pytest.mark.parametrize("name", ["CON", "nul.txt", "overlays/COM1.dtbo", "lpt9", "aux .x",
+                                  "conin$", "file.", "dir /x"])
+def test_windows_device_names_refused_on_windows(name: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.platform", "win32")
+    assert refusal_reason(name) is not None
+    monkeypatch.setattr("sys.platform", "linux")
+    assert refusal_reason(name) is None
+
+
+@pytest.mark.parametrize("name", ["config.txt", "overlays/console.dtbo", "com10.bin",
+                                  "connect.txt", "nul_x"])
+def test_ordinary_names_pass_on_windows(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.platform", "win32")
+    assert refusal_reason(name) is None
+
+
 def test_corrupt_bootfiles_is_an_input_error(tmp_path: Path) -> None:
     from rpiboot.errors import InputError
 
