@@ -10,6 +10,22 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--run-hardware", action="store_true",
+                     help="also run tests that need a real board in USB boot mode "
+                     "(marker 'hardware'; see tests/hardware)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Hardware tests are opt-in: without --run-hardware they are deselected, not skipped."""
+    if config.getoption("--run-hardware"):
+        return
+    hardware = [item for item in items if item.get_closest_marker("hardware")]
+    if hardware:
+        config.hook.pytest_deselected(items=hardware)
+        items[:] = [item for item in items if not item.get_closest_marker("hardware")]
+
+
 def shared_path() -> Path:
     """``$RPIBOOT_SHARED`` or the ``shared`` folder beside the checkout."""
     return Path(os.environ.get("RPIBOOT_SHARED", REPO.parent / "shared")).resolve()
