@@ -242,7 +242,12 @@ class FileResolver:
                 found = _file_at(self.boot_dir / self.usb_path, parts)
                 if found:
                     return found
-            found = _file_at(self.boot_dir, (prefix, *parts)) or _file_at(self.boot_dir, parts)
+            # With an archive, DIR/prefix/NAME was already looked at above.
+            if self.archive is None:
+                found = _file_at(self.boot_dir, (prefix, *parts))
+                if found:
+                    return found
+            found = _file_at(self.boot_dir, parts)
             if found:
                 return found
         if self.fallback_dir is not None and "/".join(parts).lower() in BUILTIN_MSD_NAMES:
