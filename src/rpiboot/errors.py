@@ -70,6 +70,12 @@ class SigningError(RpibootError):
     """Signing or verifying failed (bad key, failing HSM wrapper, bad signature)."""
 
 
+class InternalError(RpibootError):
+    """A bug in rpiboot (an unexpected exception), reported instead of a traceback."""
+
+    exit_code = ExitCode.INTERNAL
+
+
 class Interrupted(RpibootError):
     """The user interrupted the run."""
 

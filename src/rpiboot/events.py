@@ -129,3 +129,14 @@ class BoardFailed(Event):
     error: str = ""
     hint: str | None = None
     exit_code: int = 1
+
+
+@dataclass(frozen=True)
+class ServeFailed(Event):
+    """The run failed for a reason not tied to one board (``board`` is None): no matching
+    board appeared in time, nothing to serve, no libusb.  Same JSON shape as BoardFailed."""
+
+    kind: ClassVar[str] = "error"
+    error: str = ""
+    hint: str | None = None
+    exit_code: int = 1

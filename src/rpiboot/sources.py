@@ -8,6 +8,7 @@ directory lexically.  Symlinks the user placed inside the boot directory are fol
 from __future__ import annotations
 
 import array
+import io
 import logging
 import os
 import re
@@ -16,7 +17,6 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from rpiboot.chips import Chip
 from rpiboot.errors import InputError
@@ -106,7 +106,7 @@ class FileSource:
                 left -= len(data)
                 yield data
 
-    def stream_chunks(self, buffers: list[array.array]) -> Iterator[array.array]:
+    def stream_chunks(self, buffers: list[array.array[int]]) -> Iterator[array.array[int]]:
         """The bytes as a sequence of equal-size chunks (the last may be shorter).
 
         ``buffers`` are preallocated arrays of one size, refilled from disk with one
@@ -160,7 +160,7 @@ class TarIndex:
         return FileSource(self.path, size, offset, member)
 
 
-def _read_batch(handle: BinaryIO, batch: list[array.array]) -> int:
+def _read_batch(handle: io.FileIO, batch: list[array.array[int]]) -> int:
     """Fill every buffer of ``batch`` completely unless the file ends; returns bytes read."""
     total = sum(len(b) for b in batch)
     got = os.readv(handle.fileno(), batch) if USE_READV else 0

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rpiboot.cli.boot_cmd import build_options, parse_args, rewrite_port_flags
+from rpiboot.cli.boot_flags import build_options, parse_args, rewrite_port_flags
 from rpiboot.errors import ExitCode, UsageError
 
 FEW = settings(max_examples=60, deadline=None)

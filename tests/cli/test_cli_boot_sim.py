@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from rpiboot.cli.boot_cmd import build_options, parse_args, run_boot
+from rpiboot.cli.boot_flags import build_options, parse_args
 from rpiboot.cli.render import HumanRenderer, JsonRenderer
+from rpiboot.cli.serving import run_boot
 from rpiboot.cli.simulate_cmd import main as simulate_main
 from rpiboot.errors import ExitCode
 from rpiboot.sim import Scenario, preset

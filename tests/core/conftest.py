@@ -29,6 +29,7 @@ def boot(tmp_path: Path) -> Iterator[Callable[..., Run]]:
         try:
             outcome.result = serve(opts, backend=scenario.bus.backend, on_event=outcome.record,
                                    stop=outcome.stop)
+            outcome.error = outcome.result.error  # a failure of the run itself
         except Exception as exc:  # tests assert on it
             outcome.error = exc
         return outcome

@@ -9,11 +9,12 @@ import time
 from typing import Any
 
 import pytest
-from core_simkit import scenario_for
+from core_simkit import FAST_OPTIONS, TIME_SCALE, scenario_for
 
-from rpiboot import boot as boot_module
+from rpiboot import BootOptions, Server
+from rpiboot.engine.seams import default_notifier
 from rpiboot.errors import ExitCode, TimeoutExpired
-from rpiboot.sim import VirtualBus
+from rpiboot.sim import Scenario, VirtualBus
 from rpiboot.usb import hotplug
 from rpiboot.usb.hotplug import (
     LIBUSB_HOTPLUG_EVENT_DEVICE_ARRIVED,
@@ -246,63 +247,74 @@ def test_timeval_struct_matches_the_platform_c_long() -> None:
 
 
 # ------------------------------------------------------------------ the serving loop
-def test_sim_backend_serves_by_polling_as_before(boot, monkeypatch: pytest.MonkeyPatch) -> None:
-    def refuse(*_args: Any) -> bool:
-        raise AssertionError("the simulator backend must not use hotplug waits")
+class CountingDevices:
+    """A DeviceSource (the engine's seam) that records when the list is re-read."""
 
-    monkeypatch.setattr(hotplug.HotplugNotifier, "wait", refuse)
-    run = boot(scenario_for("cm4"))
-    assert run.error is None, run.error
-    assert run.result.exit_code == ExitCode.OK and run.problems() == []
+    def __init__(self, backend: Any) -> None:
+        self.watcher = DeviceWatcher(backend)
+        self.polls: list[float] = []
 
+    def poll(self) -> list[Any]:
+        self.polls.append(time.monotonic())
+        return self.watcher.poll()
 
-def _count_polls(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    polls: list[float] = []
-    original = DeviceWatcher.poll
-
-    def poll(self: DeviceWatcher) -> Any:
-        polls.append(time.monotonic())
-        return original(self)
-
-    monkeypatch.setattr(DeviceWatcher, "poll", poll)
-    return polls
+    def wait_for(self, port_path: str, **kwargs: Any) -> Any:
+        return self.watcher.wait_for(port_path, **kwargs)
 
 
-def test_idle_loop_sleeps_until_a_hotplug_event(boot, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_sim_backend_serves_by_polling_as_before(tmp_path: Any) -> None:
+    """The simulator's backend has no libusb: the default notifier factory gives None and
+    the loop polls every poll_interval."""
+    with VirtualBus() as bus:
+        assert default_notifier(bus.backend)(threading.Event()) is None
+    spec = scenario_for("cm4")
+    scenario = Scenario.load(spec, tmp_path, time_scale=TIME_SCALE)
+    devices = CountingDevices(scenario.bus.backend)
+    scenario.bus.start()
+    try:
+        result = Server(BootOptions(boot_dir=scenario.bootdir, **FAST_OPTIONS),
+                        devices=devices, notifier=default_notifier(scenario.bus.backend)).run()
+    finally:
+        scenario.bus.close()
+    assert result.exit_code == ExitCode.OK and scenario.bus.problems() == []
+    assert len(devices.polls) >= 3  # polled, not woken by events
+
+
+def test_idle_loop_sleeps_until_a_hotplug_event(tmp_path: Any) -> None:
     """A board plugged later is found through the hotplug callback, not by polling; libusb
     events are never handled by the loop while a board session runs."""
-    monkeypatch.setattr(boot_module, "HOTPLUG_SAFETY_POLL_S", 120.0)
-    polls = _count_polls(monkeypatch)
     spec = scenario_for("cm4")
     spec["devices"][0]["attach_at"] = 10.0  # 0.2 s at the tests' time scale
-    fakes: list[FakeLibusb] = []
-    original_start = hotplug.start_notifier
+    scenario = Scenario.load(spec, tmp_path, time_scale=TIME_SCALE)
+    fake = FakeLibusb(bus=scenario.bus)
+    devices = CountingDevices(scenario.bus.backend)
+    attached: list[float] = []
 
-    def start_with_fake(backend: Any, changed: threading.Event) -> Any:
-        fakes.append(FakeLibusb(bus=backend.bus))
-        backend.lib, backend.ctx = fakes[-1], 1
-        return original_start(backend, changed)
+    def record(event: Any) -> None:
+        if event.kind == "attached":
+            attached.append(time.monotonic())
 
-    monkeypatch.setattr(hotplug, "start_notifier", start_with_fake)
-    run = boot(spec)
-    assert run.error is None, run.error
-    assert run.result.exit_code == ExitCode.OK and run.problems() == []
-    attached = run.when("attached", "1-1")
+    scenario.bus.start()
+    try:
+        result = Server(BootOptions(boot_dir=scenario.bootdir, **FAST_OPTIONS),
+                        devices=devices, on_event=record, safety_poll=120.0,
+                        notifier=default_notifier(_backend(fake))).run()
+    finally:
+        scenario.bus.close()
+    assert result.exit_code == ExitCode.OK and scenario.bus.problems() == []
     # before the board: the first poll, then one per hotplug wake-up (not one per 5 ms)
-    assert 1 <= len([t for t in polls if t < attached]) <= 3
-    assert fakes[0].registered and fakes[0].deregistered == [1234]
-    assert fakes[0].sessions_alive_during_events == 0
+    assert 1 <= len([t for t in devices.polls if t < attached[0]]) <= 3
+    assert fake.registered and fake.deregistered == [1234]
+    assert fake.sessions_alive_during_events == 0
 
 
-def test_idle_hotplug_wait_still_honours_the_timeout(monkeypatch: pytest.MonkeyPatch,
-                                                      tmp_path: Any) -> None:
-    monkeypatch.setattr(boot_module, "HOTPLUG_SAFETY_POLL_S", 120.0)
+def test_idle_hotplug_wait_still_honours_the_timeout(tmp_path: Any) -> None:
     lib = FakeLibusb()
     with VirtualBus() as bus:
-        backend = bus.backend
-        backend.lib, backend.ctx = lib, 1  # type: ignore[attr-defined]
-        options = boot_module.BootOptions(boot_dir=tmp_path, wait_timeout=0.2)
-        with pytest.raises(TimeoutExpired):
-            boot_module.serve(options, backend=backend)
+        options = BootOptions(boot_dir=tmp_path, wait_timeout=0.2)
+        result = Server(options, devices=DeviceWatcher(bus.backend), safety_poll=120.0,
+                        notifier=default_notifier(_backend(lib))).run()
+    assert isinstance(result.error, TimeoutExpired)
+    assert result.exit_code == ExitCode.TIMEOUT
     assert lib.timeouts and max(lib.timeouts) <= 0.2
     assert lib.deregistered == [1234]

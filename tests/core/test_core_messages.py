@@ -13,7 +13,6 @@ from rpiboot.protocol.messages import (
     BOOT_MESSAGE_SIZE,
     FILE_MESSAGE_SIZE,
     Command,
-    join_length,
     pack_boot_message,
     pack_file_message,
     pack_status,
@@ -21,8 +20,8 @@ from rpiboot.protocol.messages import (
     parse_file_message,
     parse_metadata_record,
     parse_status,
-    split_length,
 )
+from rpiboot.usb.link import join_length, split_length
 
 FAST = settings(max_examples=60, deadline=None)
 lengths = st.integers(min_value=0, max_value=0xFFFF_FFFF)

@@ -1,19 +1,20 @@
 """``rpiboot`` entry point: dispatches to a subcommand, or boots boards (reference flags).
 
 ``rpiboot -d DIR -l ...`` keeps the reference C tool's meaning; ``rpiboot eeprom ...``,
-``rpiboot sign ...`` etc. are the toolchain subcommands.  Modules are imported lazily so
-``rpiboot --version`` stays fast.
+``rpiboot sign ...`` etc. are the toolchain subcommands.  Every subcommand module follows one
+contract (:mod:`rpiboot.cli.command`) and is imported only when used, so ``rpiboot --version``
+stays fast.
 """
 
 from __future__ import annotations
 
-import importlib
 import sys
 from collections.abc import Sequence
 
-from rpiboot.cli.common import run_command
+from rpiboot.cli.command import invoke, load, run_command
 
-# subcommand -> (module, one-line help).  Each module has main(argv) -> int.
+# subcommand -> (module, one-line help).  The help is repeated here so that `rpiboot -h`
+# can list the subcommands without importing them.
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "boot": ("rpiboot.cli.boot_cmd", "boot boards over USB (the default when no subcommand)"),
     "simulate": ("rpiboot.cli.simulate_cmd", "boot a simulated board (no hardware needed)"),
@@ -25,10 +26,12 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
-def _subcommand_help() -> str:
+def subcommand_help() -> str:
+    """The subcommand list printed under ``rpiboot -h``."""
     width = max(map(len, SUBCOMMANDS))
     lines = [f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
-    return "subcommands (rpiboot SUBCOMMAND --help):\n" + "\n".join(lines)
+    return ("subcommands (rpiboot SUBCOMMAND --help; without one, rpiboot boots boards with "
+            "the flags below):\n" + "\n".join(lines))
 
 
 def _dispatch(argv: Sequence[str]) -> int:
@@ -39,12 +42,16 @@ def _dispatch(argv: Sequence[str]) -> int:
         print(f"rpiboot {__version__}")
         return 0
     if argv and argv[0] in SUBCOMMANDS:
-        module_name = SUBCOMMANDS[argv[0]][0]
-        argv = argv[1:]
+        name, argv = argv[0], argv[1:]
+        prog = f"rpiboot {name}" if name != "boot" else "rpiboot"
     else:
-        module_name = SUBCOMMANDS["boot"][0]
-    module = importlib.import_module(module_name)
-    return int(module.main(argv) or 0)
+        name, prog = "boot", "rpiboot"
+        if any(arg in ("-h", "--help") for arg in argv):
+            print(subcommand_help() + "\n")
+    module = load(SUBCOMMANDS[name][0])
+    if not hasattr(module, "run"):  # TRANSITIONAL: toolchain modules not converted yet
+        return int(module.main(argv) or 0)  # type: ignore[attr-defined]
+    return invoke(module, prog, argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -16,46 +16,36 @@ from pathlib import Path
 
 from rpiboot.errors import ExitCode, UsageError
 
-USAGE = """\
-usage: rpiboot simulate BOARD [--speed FACTOR] [rpiboot flags: -d DIR -j [DIR] -v --json ...]
-       rpiboot simulate --list
-Boot a simulated board (no hardware needed) through the real boot engine and CLI output.
---speed FACTOR runs the board's own delays FACTOR times faster (default 1: real timings).
-"""
+HELP = "boot a simulated board (no hardware needed)"
 
 
-def main(argv: Sequence[str]) -> int:
-    from rpiboot.cli.boot_cmd import parse_args
+def build_parser(prog: str = "rpiboot simulate") -> argparse.ArgumentParser:
+    """The boot flags, with BOARD positional and ``--list``."""
+    from rpiboot.cli.boot_flags import build_parser as boot_parser
+
+    return boot_parser(prog, simulate=True)
+
+
+def run(args: argparse.Namespace) -> int:
+    """``rpiboot simulate --list`` or ``rpiboot simulate BOARD [flags]``."""
     from rpiboot.sim import PRESETS
 
-    rest = list(argv)
-    if "-h" in rest or "--help" in rest:
-        print(USAGE + "boards: " + ", ".join(PRESETS))
-        return 0
-    if "--list" in rest:
+    if args.list_boards:
         for name, spec in PRESETS.items():
             print(f"{name:10} {spec['description']}")
         return 0
-    speed = 1.0
-    if "--speed" in rest:
-        at = rest.index("--speed")
-        try:
-            speed = float(rest[at + 1])
-        except (IndexError, ValueError):
-            raise UsageError("--speed needs a number, e.g. --speed 4") from None
-        if speed <= 0:
-            raise UsageError("--speed must be more than 0")
-        del rest[at:at + 2]
-    boards = [a for a in rest if not a.startswith("-") and a in PRESETS]
-    if not boards:
+    if not args.simulate:
         raise UsageError("which board? " + ", ".join(PRESETS),
                          hint="e.g. 'rpiboot simulate cm4'; 'rpiboot simulate --list'.")
-    rest.remove(boards[0])
-    args = parse_args(rest, prog="rpiboot simulate")
-    return run_simulation(boards[0], args, speed=speed)
+    return run_simulation(args.simulate, args)
 
 
-def run_simulation(board: str, args: argparse.Namespace, *, speed: float = 1.0) -> int:
+def main(argv: Sequence[str]) -> int:
+    """In-process entry point: parse ``argv`` and run (errors raise RpibootError)."""
+    return run(build_parser().parse_args(argv))
+
+
+def run_simulation(board: str, args: argparse.Namespace) -> int:
     """Boot the preset ``board`` with the parsed boot flags ``args``; the exit status."""
     from rpiboot.sim import PRESETS, Scenario, preset
 
@@ -64,7 +54,7 @@ def run_simulation(board: str, args: argparse.Namespace, *, speed: float = 1.0) 
                          hint="Choose one of: " + ", ".join(PRESETS))
     spec = preset(board)
     with tempfile.TemporaryDirectory(prefix="rpiboot-sim-") as tmp:
-        scenario = Scenario.load(spec, Path(tmp), time_scale=1.0 / speed,
+        scenario = Scenario.load(spec, Path(tmp), time_scale=1.0 / (args.speed or 1.0),
                                  boot_dir=args.boot_dir)
         if args.boot_dir is None:
             args.boot_dir = scenario.bootdir
@@ -76,8 +66,8 @@ def run_simulation(board: str, args: argparse.Namespace, *, speed: float = 1.0) 
 
 
 def _boot_simulated(scenario: object, args: argparse.Namespace) -> int:
-    from rpiboot.cli.boot_cmd import build_options, configure_logging, serve_interruptibly
-    from rpiboot.cli.render import make_renderer
+    from rpiboot.cli.boot_flags import build_options, configure_logging
+    from rpiboot.cli.serving import run_boot
     from rpiboot.sim import Scenario
 
     assert isinstance(scenario, Scenario)
@@ -90,25 +80,19 @@ def _boot_simulated(scenario: object, args: argparse.Namespace) -> int:
         print(f"rpiboot: simulating {boards}; serving {args.boot_dir}", file=sys.stderr)
     if args.verbose:
         print(f"rpiboot: using {bus.backend.description}", file=sys.stderr)
-    renderer = make_renderer(json_mode=args.json_mode, quiet=args.quiet, verbose=args.verbose)
     stop = threading.Event()
     if options.loop:
         threading.Thread(target=_stop_when_boards_done, args=(bus, stop), daemon=True).start()
     bus.start()
-    try:
-        result = serve_interruptibly(options, bus.backend, renderer, stop)
-    finally:
-        renderer.close()
-    if result is None:
+    code = run_boot(options, bus.backend, args, stop=stop)
+    if code == ExitCode.INTERRUPTED:
         bus.close()
-        print("rpiboot: interrupted", file=sys.stderr)
-        return int(ExitCode.INTERRUPTED)
+        return code
     bus.wait_boards_finished(timeout=5.0 * bus.time_scale + 2.0)
     bus.close()
     problems = bus.problems()
     if chatty:
         _print_board_verdict(bus, problems)
-    code = int(result.exit_code)
     return code if code or not problems else int(ExitCode.FAILED)
 
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 
 from rpiboot.errors import BootError, DeviceGone, TimeoutExpired
 from rpiboot.events import BoardRef, Event, FileServed, NameRefused
-from rpiboot.metadata import MetadataCollector
 from rpiboot.protocol.messages import (
     FILE_MESSAGE_SIZE,
     MAX_TRANSFER_LENGTH,
@@ -33,16 +32,20 @@ class FileServerOutcome:
 
 
 class FileServer:
-    """Answers one board's requests from a :class:`FileResolver`."""
+    """Answers one board's requests from a :class:`FileResolver` over an injected link.
+
+    ``on_metadata(key, value)`` receives each ``*KEY*VALUE`` record the board sends.
+    """
 
     def __init__(self, link: Link, resolver: FileResolver, *, board: BoardRef | None,
-                 emit: Callable[[Event], None], metadata: MetadataCollector | None = None,
+                 emit: Callable[[Event], None],
+                 on_metadata: Callable[[str, str], None] | None = None,
                  idle_timeout: float | None = None, deadline: float | None = None) -> None:
         self.link = link
         self.resolver = resolver
         self.board = board
         self.emit = emit
-        self.metadata = metadata
+        self.on_metadata = on_metadata
         self.idle_timeout = idle_timeout
         self.deadline = deadline
         self.requests = 0
@@ -124,8 +127,8 @@ class FileServer:
 
     def _metadata(self, message: FileMessage) -> None:
         record = parse_metadata_record(message.name)
-        if record is not None and self.metadata is not None:
-            self.metadata.add(*record)
+        if record is not None and self.on_metadata is not None:
+            self.on_metadata(*record)
         self.link.write(b"")
 
     def _lookup(self, name: str) -> FileSource | None:

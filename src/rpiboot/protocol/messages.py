@@ -28,18 +28,6 @@ class Command(IntEnum):
     DONE = 2
 
 
-def split_length(length: int) -> tuple[int, int]:
-    """A transfer length as the control request's (wValue, wIndex): low and high 16 bits."""
-    if not 0 <= length <= MAX_TRANSFER_LENGTH:
-        raise ValueError(f"transfer length {length} does not fit in 32 bits")
-    return length & 0xFFFF, length >> 16
-
-
-def join_length(w_value: int, w_index: int) -> int:
-    """Inverse of :func:`split_length`."""
-    return (w_index << 16) | w_value
-
-
 def pack_boot_message(length: int, signature: bytes = b"") -> bytes:
     """The 24-byte ROM boot message: u32 LE second-stage length + 20-byte signature field."""
     if len(signature) not in (0, SIGNATURE_SIZE):
@@ -61,7 +49,8 @@ def parse_status(data: bytes) -> int:
     """The ROM's int32 status (0 = accepted)."""
     if len(data) != STATUS_SIZE:
         raise BootError(f"boot ROM status must be {STATUS_SIZE} bytes, got {len(data)}")
-    return _STATUS.unpack(data)[0]
+    status: int = _STATUS.unpack(data)[0]
+    return status
 
 
 def pack_status(status: int) -> bytes:

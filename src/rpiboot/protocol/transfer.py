@@ -17,14 +17,17 @@ PROGRESS_INTERVAL_S = 0.1
 
 
 class Link(Protocol):
-    """What the protocol needs from a USB link (rpiboot.usb.BoardLink provides it)."""
+    """What the protocol stages need from a USB link (:class:`rpiboot.usb.BoardLink` is
+    the real one; a test may pass any object with these methods)."""
 
-    where: str
+    @property
+    def where(self) -> str:
+        """The board's name in messages, e.g. ``1-1.3 [b29d2da0] (0a5c:2711)``."""
 
     def write(self, data: bytes) -> None: ...
     def send_size(self, size: int) -> None: ...
     def write_header(self, length: int) -> None: ...
-    def bulk_out(self, chunk: array.array) -> None: ...
+    def bulk_out(self, chunk: array.array[int]) -> None: ...
     def read(self, length: int, *, timeout: float | None = None) -> bytes: ...
 
 
@@ -34,7 +37,8 @@ def send_file(link: Link, source: FileSource, name: str, board: BoardRef | None,
     total = source.size
     link.write_header(total)
     count = max(1, min(BATCH_CHUNKS, -(-total // MAX_BULK_CHUNK)))
-    buffers = [array.array("B", bytes(MAX_BULK_CHUNK)) for _ in range(count)]
+    buffers: list[array.array[int]] = [array.array("B", bytes(MAX_BULK_CHUNK))
+                                       for _ in range(count)]
     sent = 0
     next_report = time.monotonic() + PROGRESS_INTERVAL_S
     emit(TransferProgress(board, name=name, done=0, total=total))

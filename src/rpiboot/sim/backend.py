@@ -20,7 +20,7 @@ from rpiboot.sim.rom import MAX_BULK_CHUNK
 from rpiboot.sim.usbmodel import ConfigDesc, Gone, Nak, Setup, SimDevice, Stall
 
 if TYPE_CHECKING:
-    from rpiboot.sim.bus import Attachment, VirtualBus
+    from rpiboot.sim.ports import Attachment, BackendHost
 
 LIBUSB_ERROR_IO, LIBUSB_ERROR_ACCESS, LIBUSB_ERROR_NO_DEVICE = -1, -3, -4
 LIBUSB_ERROR_NOT_FOUND, LIBUSB_ERROR_BUSY, LIBUSB_ERROR_TIMEOUT = -5, -6, -7
@@ -75,7 +75,7 @@ class SimHandle:
 class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
     """pyusb backend whose devices are the virtual bus's attachments."""
 
-    def __init__(self, bus: VirtualBus) -> None:
+    def __init__(self, bus: BackendHost) -> None:
         super().__init__()
         self.bus = bus
         self.description = f"rpiboot simulator (virtual bus {bus.busnum})"
@@ -188,7 +188,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
             self.bus.changed.wait(min(ends) - now if ends else None)
 
     def ctrl_transfer(self, dev_handle: SimHandle, bmRequestType: int, bRequest: int,
-                      wValue: int, wIndex: int, data: array.array, timeout: int) -> int:
+                      wValue: int, wIndex: int, data: array.array[int], timeout: int) -> int:
         device = self._live(dev_handle)
         setup = Setup(bmRequestType, bRequest, wValue, wIndex, len(data))
         deadline = time.monotonic() + timeout / 1000 if timeout else None
@@ -224,7 +224,7 @@ class SimBackend(usb.backend.IBackend):  # type: ignore[misc]
         except Stall:
             raise pipe_error() from None
 
-    def bulk_read(self, dev_handle: SimHandle, ep: int, intf: int, buff: array.array,
+    def bulk_read(self, dev_handle: SimHandle, ep: int, intf: int, buff: array.array[int],
                   timeout: int) -> int:
         device = self._live(dev_handle)
         try:

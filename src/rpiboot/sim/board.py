@@ -19,7 +19,7 @@ from rpiboot.sim.rom import ABSENT, ANYTHING, Expected, RomDevice
 from rpiboot.sim.usbmodel import ConfigDesc, DeviceDesc, SimDevice, bulk_interface
 
 if TYPE_CHECKING:
-    from rpiboot.sim.bus import VirtualBus
+    from rpiboot.sim.ports import BoardHost
 
 
 def parse_id(value: str | int) -> int:
@@ -70,7 +70,7 @@ def parse_steps(raw_steps: list[dict[str, Any]], content: Mapping[str, bytes],
     return steps
 
 
-def gadget_device(board_id: str, bus: VirtualBus, after: Mapping[str, Any]) -> SimDevice:
+def gadget_device(board_id: str, bus: BoardHost, after: Mapping[str, Any]) -> SimDevice:
     """What a board turns into after its boot, e.g. a Linux mass-storage gadget 0525:a4a5."""
     descriptor = DeviceDesc(parse_id(after.get("vid", "0525")), parse_id(after.get("pid", "a4a5")),
                             iManufacturer=3, iProduct=4, iSerialNumber=5, bcdDevice=0x0606)
@@ -84,7 +84,7 @@ def gadget_device(board_id: str, bus: VirtualBus, after: Mapping[str, Any]) -> S
 class Board:
     """A physical board; ``finished`` is set once it reached its final state."""
 
-    def __init__(self, bus: VirtualBus, spec: Mapping[str, Any],
+    def __init__(self, bus: BoardHost, spec: Mapping[str, Any],
                  content: Mapping[str, bytes]) -> None:
         self.bus = bus
         self.spec = spec

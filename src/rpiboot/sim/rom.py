@@ -95,7 +95,8 @@ class RomDevice(SimDevice):
         if self.unresponsive:
             raise Nak(None)
         if not setup.is_in:
-            return self._announce(setup.length32)
+            self._announce(setup.length32)
+            return None
         if self.state != "processing":
             self.protocol_error(f"status read (wLength {setup.wLength}) while the ROM is "
                                 f"{self.state}")

@@ -84,7 +84,8 @@ class Transcript:
                 if e["ev"] == ev and all(e.get(k) == v for k, v in match.items()):
                     return e
             return None
-        return self.wait_for(first, timeout)
+        found: Event = self.wait_for(first, timeout)
+        return found
 
     def semantic(self, board_id: str | None = None) -> list[Event]:
         """Protocol-level events (optionally of one board), without timings."""

@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from rpiboot.errors import BootError, DeviceGone, PermissionDenied, RpibootError, TimeoutExpired
-from rpiboot.protocol.messages import split_length
 from rpiboot.usb.devices import DeviceInfo
 
 log = logging.getLogger(__name__)
@@ -26,7 +25,21 @@ READ_TIMEOUT_S = 20.0
 _LIBUSB_IO, _LIBUSB_ACCESS, _LIBUSB_NO_DEVICE, _LIBUSB_BUSY = -1, -3, -4, -6
 _LIBUSB_TIMEOUT, _LIBUSB_PIPE = -7, -9
 
+MAX_TRANSFER_LENGTH = 0xFFFF_FFFF
+
 UDEV_RULE = 'SUBSYSTEM=="usb", ATTR{idVendor}=="0a5c", MODE="0660", GROUP="plugdev"'
+
+
+def split_length(length: int) -> tuple[int, int]:
+    """A transfer length as the vendor request's (wValue, wIndex): low and high 16 bits."""
+    if not 0 <= length <= MAX_TRANSFER_LENGTH:
+        raise ValueError(f"transfer length {length} does not fit in 32 bits")
+    return length & 0xFFFF, length >> 16
+
+
+def join_length(w_value: int, w_index: int) -> int:
+    """Inverse of :func:`split_length`."""
+    return (w_index << 16) | w_value
 
 
 def permission_hint() -> str:
@@ -223,7 +236,7 @@ class BoardLink:
                             hint="The file changed size while it was being served.")
         return sent
 
-    def bulk_out(self, chunk: memoryview | bytes | array.array) -> None:
+    def bulk_out(self, chunk: memoryview | bytes | array.array[int]) -> None:
         """One bulk OUT call of at most 16 KiB on the vendor endpoint."""
         import usb.core
 

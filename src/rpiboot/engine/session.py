@@ -1,8 +1,9 @@
 """One board's boot, followed by its USB port path through its re-enumerations.
 
 ROM stage -> (board re-enumerates) -> file-server stage -> the board boots its next stage.
-Each stage opens a fresh :class:`BoardLink` and closes it (release + dispose) before the
-board disconnects, so no libusb handle leaks.  Runs in its own worker thread.
+Each stage opens a fresh link (:class:`~rpiboot.engine.seams.BoardConnection`) and closes it
+(release + dispose) before the board disconnects, so no libusb handle leaks.  Runs in its
+own worker thread; its outcome is a :class:`~rpiboot.options.BoardResult`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING
+from pathlib import Path
 
 from rpiboot.chips import Chip
-from rpiboot.errors import BootError, InputError, RpibootError, TimeoutExpired
+from rpiboot.engine.seams import BoardConnection, DeviceSource, LinkFactory
+from rpiboot.errors import BootError, InputError, InternalError, RpibootError, TimeoutExpired
 from rpiboot.events import (
     BoardAttached,
     BoardFailed,
@@ -26,15 +28,11 @@ from rpiboot.events import (
     StageStarted,
 )
 from rpiboot.metadata import MetadataCollector, write_metadata
+from rpiboot.options import BoardResult, BootOptions
 from rpiboot.protocol.fileserver import FileServer
 from rpiboot.protocol.rom import run_rom_stage
 from rpiboot.sources import FileResolver
 from rpiboot.usb.devices import DeviceInfo
-from rpiboot.usb.link import BoardLink
-from rpiboot.usb.watch import DeviceWatcher
-
-if TYPE_CHECKING:
-    from rpiboot.boot import BootOptions
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +43,17 @@ BOOTSIG_NAMES = ("bootcode.sig", "bootsig.bin")
 
 
 class BoardSession(threading.Thread):
-    """Boots one board; ``outcome`` is "finished", "failed" or "skipped" (-i mismatch)."""
+    """Boots one board; ``outcome`` is "finished", "failed" or "skipped" (-i mismatch), and
+    :attr:`result` says how it ended."""
 
-    def __init__(self, info: DeviceInfo, options: BootOptions, watcher: DeviceWatcher,
-                 emit: Callable[[Event], None], stop: threading.Event) -> None:
+    def __init__(self, info: DeviceInfo, options: BootOptions, devices: DeviceSource,
+                 emit: Callable[[Event], None], stop: threading.Event,
+                 open_link: LinkFactory) -> None:
         super().__init__(name=f"rpiboot-{info.port_path}", daemon=True)
         self.info = info
         self.options = options
-        self.watcher = watcher
+        self.devices = devices
+        self.open_link = open_link
         self.emit = emit
         self.stop = stop
         self.board = BoardRef(info.port_path, None, info.chip.family if info.chip else None)
@@ -62,6 +63,15 @@ class BoardSession(threading.Thread):
         self.started_at = time.monotonic()
         self.deadline = self.started_at + options.boot_timeout
         self.serial_checked = False
+        self.metadata: MetadataCollector | None = None
+        self.metadata_path: Path | None = None
+
+    @property
+    def result(self) -> BoardResult:
+        """How this board's boot ended (so far)."""
+        records = dict(self.metadata.records) if self.metadata is not None else {}
+        return BoardResult(self.board, self.error, records, self.metadata_path,
+                           round(time.monotonic() - self.started_at, 3))
 
     def run(self) -> None:
         try:
@@ -69,9 +79,11 @@ class BoardSession(threading.Thread):
         except RpibootError as exc:
             self._fail(exc)
         except Exception as exc:  # a bug must end this board's boot, not hang the server
-            log.exception("%s: internal error", self.board.label())
-            self._fail(RpibootError(f"{self.board.label()}: internal error: {exc!r}",
-                                    hint="This is a bug in rpiboot; please report it."))
+            log.debug("%s: internal error", self.board.label(), exc_info=True)
+            self._fail(InternalError(
+                f"{self.board.label()}: internal error: {type(exc).__name__}: {exc}",
+                hint="This is a bug in rpiboot. Re-run with -vv for the traceback and "
+                "report it."))
 
     def _fail(self, exc: RpibootError) -> None:
         self.outcome, self.error = "failed", exc
@@ -97,7 +109,7 @@ class BoardSession(threading.Thread):
             else:
                 return self._file_server_stage(info, chip)
 
-    def _attach(self, link: BoardLink, info: DeviceInfo) -> bool:
+    def _attach(self, link: BoardConnection, info: DeviceInfo) -> bool:
         """Read the serial, update the board label, apply -i; False to skip this board."""
         serial = link.read_serial()
         self.board = BoardRef(info.port_path, serial or self.board.serial,
@@ -114,13 +126,13 @@ class BoardSession(threading.Thread):
         return True
 
     @contextlib.contextmanager
-    def _claimed(self, info: DeviceInfo) -> Iterator[BoardLink | None]:
+    def _claimed(self, info: DeviceInfo) -> Iterator[BoardConnection | None]:
         """The board's link with its interface claimed, or None when -i rules it out.
 
         The serial is read before anything is claimed, so a board that does not match is
         never configured or claimed.  The link is always released and disposed.
         """
-        link = BoardLink(info)
+        link = self.open_link(info)
         try:
             if not self._attach(link, info):
                 yield None
@@ -178,7 +190,7 @@ class BoardSession(threading.Thread):
     def _next_stage(self, previous: DeviceInfo) -> DeviceInfo:
         """Wait for the board to re-appear at its port path after a stage."""
         deadline = min(time.monotonic() + self.options.stage_timeout, self.deadline)
-        info = self.watcher.wait_for(previous.port_path, not_identity=previous.identity,
+        info = self.devices.wait_for(previous.port_path, not_identity=previous.identity,
                                      deadline=deadline, stop=self.stop)
         if info is None:
             if self.stop.is_set():
@@ -194,11 +206,13 @@ class BoardSession(threading.Thread):
     def _file_server_stage(self, info: DeviceInfo, chip: Chip) -> str:
         resolver = self._resolver(info, chip)
         collector = MetadataCollector() if self.options.metadata else None
+        self.metadata = collector
         with self._claimed(info) as link:
             if link is None:
                 return "skipped"
             server = FileServer(link, resolver, board=self.board, emit=self.emit,
-                                metadata=collector, idle_timeout=self.options.stage_timeout,
+                                on_metadata=collector.add if collector is not None else None,
+                                idle_timeout=self.options.stage_timeout,
                                 deadline=self.deadline)
             server.run()
         self._report_metadata(collector)
@@ -210,9 +224,9 @@ class BoardSession(threading.Thread):
         """With -j: one JSON object per board (``{}`` when the board sent no records)."""
         if collector is None:
             return
-        path = None
         if self.options.metadata_dir is not None:
-            path = str(write_metadata(self.options.metadata_dir, self.board.serial, collector,
-                                      fallback=self.board.port_path))
+            self.metadata_path = write_metadata(self.options.metadata_dir, self.board.serial,
+                                                collector, fallback=self.board.port_path)
+        path = str(self.metadata_path) if self.metadata_path is not None else None
         self.emit(MetadataReceived(self.board, data=dict(collector.records), path=path))
 
