@@ -138,16 +138,21 @@ class Server:
 
     # ------------------------------------------------------------------ events
     def events(self, *, timeout: float | None = None) -> Iterator[Event]:
-        """Iterate over events as they happen, until the server ends.
+        """An iterator over events as they happen, until the server ends.
 
-        Subscribe before :meth:`start` (or right after entering ``with``) to see every
-        event.  ``timeout``: stop iterating when no event came for that many seconds.
+        The subscription starts when this is called: call it before :meth:`start` (or
+        right after entering ``with``) to see every event.  ``timeout``: stop iterating
+        when no event came for that many seconds.
         """
         inbox: queue.SimpleQueue[object] = queue.SimpleQueue()
         with self._lock:
             self._subscribers.append(inbox)
             if self._done.is_set():
                 inbox.put(_END)
+        return self._drain(inbox, timeout)
+
+    def _drain(self, inbox: queue.SimpleQueue[object], timeout: float | None
+               ) -> Iterator[Event]:
         try:
             while True:
                 item = _interruptible_get(inbox, timeout)
