@@ -11,7 +11,8 @@ imported on first use, so ``import rpiboot`` (and ``rpiboot --version``) stays f
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 
 __version__ = "0.1.0"
 
@@ -72,6 +73,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # the names above, for type checkers and IDEs (re-exported)
+    from typing import Any
+
     from rpiboot.boot import (
         boot_one as boot_one,
     )

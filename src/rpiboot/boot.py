@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import Any
 
 from rpiboot.engine.server import EventCallback, Server
 from rpiboot.errors import RpibootError
 from rpiboot.options import BoardResult, BootOptions, ServeResult
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 __all__ = ["BoardResult", "BootOptions", "ServeResult", "Server", "boot_one", "serve"]
 

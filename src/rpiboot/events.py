@@ -7,13 +7,16 @@ as human log lines, rich progress bars, or one JSON object per line (``--json``)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from rpiboot.record import asdict, field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any, ClassVar
 
 SCHEMA_VERSION = 1
 
 
-@dataclass(frozen=True)
+@record
 class BoardRef:
     """Which board an event is about: its USB port path and (when known) serial string."""
 
@@ -26,7 +29,7 @@ class BoardRef:
         return f"{self.port_path} [{self.serial}]" if self.serial else self.port_path
 
 
-@dataclass(frozen=True)
+@record
 class Event:
     """Base class; ``kind`` names the event in JSON."""
 
@@ -39,7 +42,7 @@ class Event:
         return data
 
 
-@dataclass(frozen=True)
+@record
 class Waiting(Event):
     """The engine is waiting for a matching board to appear."""
 
@@ -47,7 +50,7 @@ class Waiting(Event):
     filters: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@record
 class BoardAttached(Event):
     """A matching board appeared in a stage (``rom`` or ``fileserver``)."""
 
@@ -57,13 +60,13 @@ class BoardAttached(Event):
     serial_index: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class StageStarted(Event):
     kind: ClassVar[str] = "stage"
     stage: str = "rom"  # "rom" | "fileserver"
 
 
-@dataclass(frozen=True)
+@record
 class BootcodeSent(Event):
     """The ROM received the second stage and answered ``status`` (0 = accepted)."""
 
@@ -74,7 +77,7 @@ class BootcodeSent(Event):
     status: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class TransferProgress(Event):
     """Bytes of one file sent so far (for progress bars; not emitted in --json)."""
 
@@ -84,7 +87,7 @@ class TransferProgress(Event):
     total: int = 0
 
 
-@dataclass(frozen=True)
+@record
 class FileServed(Event):
     """A file request was answered. ``size`` None means missing (answered as size 0)."""
 
@@ -95,7 +98,7 @@ class FileServed(Event):
     source: str | None = None  # path or "bootfiles.bin:2712/mcb.bin"; None if missing
 
 
-@dataclass(frozen=True)
+@record
 class NameRefused(Event):
     """The device asked for a name that could escape the boot directory: answered as missing."""
 
@@ -104,7 +107,7 @@ class NameRefused(Event):
     reason: str = ""
 
 
-@dataclass(frozen=True)
+@record
 class MetadataReceived(Event):
     """All metadata records of a board, in arrival order; ``path`` where it was written."""
 
@@ -113,7 +116,7 @@ class MetadataReceived(Event):
     path: str | None = None
 
 
-@dataclass(frozen=True)
+@record
 class BoardFinished(Event):
     """The board finished its file-server stage: it is booting its next stage."""
 
@@ -121,7 +124,7 @@ class BoardFinished(Event):
     seconds: float = 0.0
 
 
-@dataclass(frozen=True)
+@record
 class BoardFailed(Event):
     """The board's boot failed; ``error`` is a sentence, ``hint`` what to do."""
 
@@ -131,7 +134,7 @@ class BoardFailed(Event):
     exit_code: int = 1
 
 
-@dataclass(frozen=True)
+@record
 class ServeFailed(Event):
     """The run failed for a reason not tied to one board (``board`` is None): no matching
     board appeared in time, nothing to serve, no libusb.  Same JSON shape as BoardFailed."""

@@ -9,16 +9,16 @@ turns them into an exception when a caller prefers one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from rpiboot.errors import ExitCode, RpibootError
 from rpiboot.events import BoardRef
 from rpiboot.protocol.rom import STATUS_WAIT_S
+from rpiboot.record import field, record
 from rpiboot.usb.devices import DeviceFilter
 
 
-@dataclass(frozen=True)
+@record
 class BootOptions:
     """What ``rpiboot`` was asked to do (the reference flags plus our additions)."""
 
@@ -43,7 +43,7 @@ class BootOptions:
         return DeviceFilter(self.port_path, self.port_number, self.serial)
 
 
-@dataclass(frozen=True)
+@record
 class BoardResult:
     """How one board's boot ended.  ``error`` is None when it finished its file server."""
 
@@ -59,7 +59,7 @@ class BoardResult:
         return self.error is None
 
 
-@dataclass
+@record(frozen=False)
 class ServeResult:
     """Every board served, plus the failure of the run itself (if any).
 

@@ -12,7 +12,7 @@ import pytest
 from core_simkit import FAST_OPTIONS, TIME_SCALE, scenario_for
 
 from rpiboot import BootOptions, Server
-from rpiboot.engine.seams import default_notifier
+from rpiboot.engine.server import default_notifier
 from rpiboot.errors import ExitCode, TimeoutExpired
 from rpiboot.sim import Scenario, VirtualBus
 from rpiboot.usb import hotplug

@@ -9,12 +9,15 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import UsageError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+
 if TYPE_CHECKING:
+    from typing import Any
+
     from rpiboot.options import BootOptions
 
 MIN_POLL_S = 0.01  # -m below 10 ms would burn CPU for no faster detection

@@ -12,29 +12,31 @@ status of :class:`~rpiboot.errors.ExitCode` (the drop-in tools use :func:`consol
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import sys
-import traceback
 from collections.abc import Callable, Sequence
-from typing import Protocol, cast
 
 from rpiboot.errors import ExitCode, RpibootError
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    import argparse
+    from typing import Protocol
 
-class CommandModule(Protocol):
-    """What a command module provides (checked by mypy where modules are registered)."""
+    class CommandModule(Protocol):
+        """What a command module provides."""
 
-    HELP: str
+        HELP: str
 
-    def build_parser(self, prog: str) -> argparse.ArgumentParser: ...
-    def run(self, args: argparse.Namespace) -> int: ...
+        def build_parser(self, prog: str) -> argparse.ArgumentParser: ...
+        def run(self, args: argparse.Namespace) -> int: ...
 
 
 def load(module_name: str) -> CommandModule:
     """Import a command module (lazily: only the one that runs)."""
-    return cast(CommandModule, importlib.import_module(module_name))
+    module: CommandModule = importlib.import_module(module_name)
+    return module
 
 
 def invoke(module: str | CommandModule, prog: str, argv: Sequence[str]) -> int:
@@ -82,6 +84,8 @@ def run_command(prog: str, func: Callable[[Sequence[str]], int | None],
 
 
 def _report_bug(prog: str) -> None:
+    import traceback
+
     if os.environ.get("RPIBOOT_DEBUG"):
         traceback.print_exc()
         return

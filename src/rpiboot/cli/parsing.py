@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any, NoReturn
 
 from rpiboot.errors import UsageError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any, NoReturn
 
 
 class ArgumentParser(argparse.ArgumentParser):

@@ -6,14 +6,16 @@ worker threads (one per board).
 
 from __future__ import annotations
 
-import json
 import sys
 import threading
-from typing import IO, TYPE_CHECKING, Any
 
 from rpiboot import events as ev
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+
 if TYPE_CHECKING:
+    from typing import IO, Any
+
     from rich.progress import Progress, TaskID
 
 
@@ -33,11 +35,14 @@ class JsonRenderer:
     def __init__(self, out: IO[str] | None = None) -> None:
         self.out = out or sys.stdout
         self.lock = threading.Lock()
+        import json  # only when --json is used
+
+        self.dumps = json.dumps
 
     def __call__(self, event: ev.Event) -> None:
         if isinstance(event, ev.TransferProgress):
             return
-        line = json.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":"))
+        line = self.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":"))
         with self.lock:
             self.out.write(line + "\n")
             self.out.flush()
@@ -158,6 +163,8 @@ class HumanRenderer:
         if event.path is not None:
             self.line(f"{self._prefix(event)}metadata written to {event.path}")
             return
+        import json
+
         text = json.dumps(event.data, indent=2, ensure_ascii=False)
         with self.lock:
             self.out.write(text + "\n")

@@ -6,9 +6,12 @@ import argparse
 import signal
 import sys
 import threading
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from rpiboot.options import BootOptions
 
 

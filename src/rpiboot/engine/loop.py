@@ -13,12 +13,15 @@ import threading
 import time
 from collections.abc import Callable
 
-from rpiboot.engine.seams import ChangeNotifier, DeviceSource, LinkFactory, NotifierFactory
 from rpiboot.engine.session import BoardSession
 from rpiboot.errors import TimeoutExpired
 from rpiboot.events import Event, Waiting
 from rpiboot.options import BootOptions, ServeResult
 from rpiboot.usb.devices import DeviceInfo
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from rpiboot.engine.seams import ChangeNotifier, DeviceSource, LinkFactory, NotifierFactory
 
 log = logging.getLogger(__name__)
 

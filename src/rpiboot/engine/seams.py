@@ -3,17 +3,19 @@
 The real implementations live in :mod:`rpiboot.usb`: :class:`~rpiboot.usb.link.BoardLink`
 (a :class:`BoardConnection`), :class:`~rpiboot.usb.watch.DeviceWatcher` (a
 :class:`DeviceSource`) and :class:`~rpiboot.usb.hotplug.HotplugNotifier` (a
-:class:`ChangeNotifier`).  The ``default_*`` factories below are typed with these Protocols,
-so ``mypy --strict`` proves the real classes fit the seams they are injected through.
+:class:`ChangeNotifier`).  The ``default_*`` factories of :mod:`rpiboot.engine.server` are
+typed with these Protocols, so ``mypy --strict`` proves the real classes fit the seams they
+are injected through.  The engine imports this module for types only (no :mod:`typing` at
+run time on the boot path).
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
-from rpiboot.protocol.transfer import Link
+from rpiboot.protocol.link import Link
 from rpiboot.usb.devices import DeviceInfo
 
 
@@ -62,28 +64,3 @@ class ChangeNotifier(Protocol):
 
 LinkFactory = Callable[[DeviceInfo], BoardConnection]
 NotifierFactory = Callable[[threading.Event], "ChangeNotifier | None"]
-
-
-def default_link(info: DeviceInfo) -> BoardConnection:
-    """The real USB link of ``info`` (pyusb)."""
-    from rpiboot.usb.link import BoardLink
-
-    return BoardLink(info)
-
-
-def default_devices(backend: Any) -> DeviceSource:
-    """The real device list of a pyusb ``backend``."""
-    from rpiboot.usb.watch import DeviceWatcher
-
-    return DeviceWatcher(backend)
-
-
-def default_notifier(backend: Any) -> NotifierFactory:
-    """libusb hotplug on ``backend`` where it has it (None from the factory otherwise)."""
-
-    def start(changed: threading.Event) -> ChangeNotifier | None:
-        from rpiboot.usb.hotplug import start_notifier
-
-        return start_notifier(backend, changed)
-
-    return start

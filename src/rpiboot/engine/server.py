@@ -17,20 +17,24 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 from rpiboot.engine.loop import HOTPLUG_SAFETY_POLL_S, ServeLoop
-from rpiboot.engine.seams import (
-    DeviceSource,
-    LinkFactory,
-    NotifierFactory,
-    default_devices,
-    default_link,
-    default_notifier,
-)
 from rpiboot.errors import InputError, InternalError, RpibootError
 from rpiboot.events import Event, ServeFailed
 from rpiboot.options import BootOptions, ServeResult
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
+
+    from rpiboot.engine.seams import (
+        BoardConnection,
+        ChangeNotifier,
+        DeviceSource,
+        LinkFactory,
+        NotifierFactory,
+    )
+    from rpiboot.usb.devices import DeviceInfo
 
 log = logging.getLogger(__name__)
 
@@ -257,3 +261,28 @@ def _interruptible_get(inbox: queue.SimpleQueue[object], timeout: float | None) 
             return inbox.get(timeout=left)
         except queue.Empty:
             continue
+
+
+def default_link(info: DeviceInfo) -> BoardConnection:
+    """The real USB link of ``info`` (pyusb)."""
+    from rpiboot.usb.link import BoardLink
+
+    return BoardLink(info)
+
+
+def default_devices(backend: Any) -> DeviceSource:
+    """The real device list of a pyusb ``backend``."""
+    from rpiboot.usb.watch import DeviceWatcher
+
+    return DeviceWatcher(backend)
+
+
+def default_notifier(backend: Any) -> NotifierFactory:
+    """libusb hotplug on ``backend`` where it has it (None from the factory otherwise)."""
+
+    def start(changed: threading.Event) -> ChangeNotifier | None:
+        from rpiboot.usb.hotplug import start_notifier
+
+        return start_notifier(backend, changed)
+
+    return start

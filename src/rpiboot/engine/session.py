@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rpiboot.chips import Chip
-from rpiboot.engine.seams import BoardConnection, DeviceSource, LinkFactory
 from rpiboot.errors import BootError, InputError, InternalError, RpibootError, TimeoutExpired
 from rpiboot.events import (
     BoardAttached,
@@ -33,6 +32,10 @@ from rpiboot.protocol.fileserver import FileServer
 from rpiboot.protocol.rom import run_rom_stage
 from rpiboot.sources import FileResolver
 from rpiboot.usb.devices import DeviceInfo
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from rpiboot.engine.seams import BoardConnection, DeviceSource, LinkFactory
 
 log = logging.getLogger(__name__)
 

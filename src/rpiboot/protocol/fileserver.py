@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from rpiboot.errors import BootError, DeviceGone, TimeoutExpired
 from rpiboot.events import BoardRef, Event, FileServed, NameRefused
@@ -17,13 +16,18 @@ from rpiboot.protocol.messages import (
     parse_file_message,
     parse_metadata_record,
 )
-from rpiboot.protocol.transfer import Link, send_file
+from rpiboot.protocol.transfer import send_file
+from rpiboot.record import record
 from rpiboot.sources import FileResolver, FileSource, refusal_reason
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from rpiboot.protocol.link import Link
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@record(frozen=False)
 class FileServerOutcome:
     """How the stage ended: ``done`` (Done / empty name) or ``gone`` (device rebooted)."""
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
 
 from rpiboot.errors import BootError
+from rpiboot.record import record
 
 BOOT_MESSAGE_SIZE = 24
 SIGNATURE_SIZE = 20
@@ -57,7 +57,7 @@ def pack_status(status: int) -> bytes:
     return _STATUS.pack(status)
 
 
-@dataclass(frozen=True)
+@record
 class FileMessage:
     """One file-server request: a command and the raw name bytes (before the first NUL)."""
 

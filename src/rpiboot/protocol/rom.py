@@ -10,8 +10,12 @@ from rpiboot.chips import Chip
 from rpiboot.errors import BootError, TimeoutExpired
 from rpiboot.events import BoardRef, BootcodeSent, Event
 from rpiboot.protocol.messages import STATUS_SIZE, pack_boot_message, parse_status
-from rpiboot.protocol.transfer import Link, send_file
+from rpiboot.protocol.transfer import send_file
 from rpiboot.sources import FileSource
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from rpiboot.protocol.link import Link
 
 log = logging.getLogger(__name__)
 

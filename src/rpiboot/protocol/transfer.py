@@ -5,30 +5,18 @@ from __future__ import annotations
 import array
 import time
 from collections.abc import Callable
-from typing import Protocol
 
 from rpiboot.errors import BootError
 from rpiboot.events import BoardRef, Event, TransferProgress
 from rpiboot.sources import FileSource
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from rpiboot.protocol.link import Link
+
 MAX_BULK_CHUNK = 16 * 1024
 BATCH_CHUNKS = 32  # 512 KiB read from disk per system call
 PROGRESS_INTERVAL_S = 0.1
-
-
-class Link(Protocol):
-    """What the protocol stages need from a USB link (:class:`rpiboot.usb.BoardLink` is
-    the real one; a test may pass any object with these methods)."""
-
-    @property
-    def where(self) -> str:
-        """The board's name in messages, e.g. ``1-1.3 [b29d2da0] (0a5c:2711)``."""
-
-    def write(self, data: bytes) -> None: ...
-    def send_size(self, size: int) -> None: ...
-    def write_header(self, length: int) -> None: ...
-    def bulk_out(self, chunk: array.array[int]) -> None: ...
-    def read(self, length: int, *, timeout: float | None = None) -> bytes: ...
 
 
 def send_file(link: Link, source: FileSource, name: str, board: BoardRef | None,

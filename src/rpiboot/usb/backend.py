@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from typing import Any
 
 from rpiboot.errors import InputError, RpibootError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger(__name__)
 

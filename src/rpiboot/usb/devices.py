@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-from dataclasses import dataclass, field
-from typing import Any
 
 from rpiboot.chips import BROADCOM_VID, Chip, chip_for, is_rom_stage
+from rpiboot.record import field, record
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +24,7 @@ def port_path_of(bus: int | None, port_numbers: tuple[int, ...] | None, port: in
     return f"{bus or 0}-{chain}"
 
 
-@dataclass(frozen=True)
+@record
 class DeviceInfo:
     """One enumerated Broadcom boot device (nothing opened yet)."""
 
@@ -32,7 +35,7 @@ class DeviceInfo:
     port_path: str
     port_number: int
     serial_index: int
-    device: Any = field(compare=False, repr=False, hash=False)  # the usb.core.Device
+    device: Any = field(compare=False, repr=False)  # the usb.core.Device
 
     @property
     def chip(self) -> Chip | None:
@@ -94,7 +97,7 @@ def list_devices(backend: Any) -> list[DeviceInfo]:
     return found
 
 
-@dataclass(frozen=True)
+@record
 class DeviceFilter:
     """The reference's selection flags: -p PATH (exact or glob), -N port number, -i SERIAL."""
 

@@ -24,9 +24,12 @@ import os
 import sys
 import threading
 import time
-from typing import Any
 
 from rpiboot.chips import BROADCOM_VID
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -7,10 +7,13 @@ import errno
 import logging
 import sys
 from collections.abc import Iterable
-from typing import Any
 
 from rpiboot.errors import BootError, DeviceGone, PermissionDenied, RpibootError, TimeoutExpired
 from rpiboot.usb.devices import DeviceInfo
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger(__name__)
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 from rpiboot.usb.devices import DeviceInfo, list_devices
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from typing import Any
 
 log = logging.getLogger(__name__)
 
