@@ -8,6 +8,7 @@ directory lexically.  Symlinks the user placed inside the boot directory are fol
 from __future__ import annotations
 
 import array
+import io
 import logging
 import os
 import re
@@ -16,9 +17,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
-from rpiboot.chips import Chip
+from rpiboot.chips import GADGET_FIRMWARE, Chip, builtin_msd_names
 from rpiboot.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,11 @@ READ_CHUNK = 16 * 1024
 USE_READV = hasattr(os, "readv")  # vectored reads (not on Windows)
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Names the reference serves from its built-in mass-storage firmware.
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
     | {f"{port}{n}" for port in ("COM", "LPT") for n in "123456789"})
-BUILTIN_MSD_NAMES = frozenset({"bootcode.bin", "bootcode4.bin", "start.elf", "start4.elf"})
+# Names the reference serves from its built-in mass-storage firmware.
+BUILTIN_MSD_NAMES = builtin_msd_names()
 
 
 def refusal_reason(name: str) -> str | None:
@@ -106,7 +106,7 @@ class FileSource:
                 left -= len(data)
                 yield data
 
-    def stream_chunks(self, buffers: list[array.array]) -> Iterator[array.array]:
+    def stream_chunks(self, buffers: list[array.array[int]]) -> Iterator[array.array[int]]:
         """The bytes as a sequence of equal-size chunks (the last may be shorter).
 
         ``buffers`` are preallocated arrays of one size, refilled from disk with one
@@ -150,7 +150,7 @@ class TarIndex:
         except (tarfile.TarError, OSError) as exc:
             raise InputError(f"{path}: not a readable POSIX tar archive ({exc})",
                              hint="bootfiles.bin must be an uncompressed tar (as in "
-                             "usbboot's mass-storage-gadget64); rebuild or remove it.") from exc
+                             f"usbboot's {GADGET_FIRMWARE}); rebuild or remove it.") from exc
 
     def find(self, member: str) -> FileSource | None:
         found = self.members.get(_member_key(member))
@@ -160,7 +160,7 @@ class TarIndex:
         return FileSource(self.path, size, offset, member)
 
 
-def _read_batch(handle: BinaryIO, batch: list[array.array]) -> int:
+def _read_batch(handle: io.FileIO, batch: list[array.array[int]]) -> int:
     """Fill every buffer of ``batch`` completely unless the file ends; returns bytes read."""
     total = sum(len(b) for b in batch)
     got = os.readv(handle.fileno(), batch) if USE_READV else 0
