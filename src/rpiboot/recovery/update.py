@@ -17,11 +17,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rpiboot.chips import BootcodeSignature, Chip, chip_for_bootcode_signature
 from rpiboot.errors import InputError, UsageError
 from rpiboot.fsutil import atomic_write
 
 MIN_SECURE_BOOT_TIMESTAMP = 1632136573  # 2021-09-20: first bootloader supporting secure boot
 CUSTOMER_KEYNUM = 16
+
+
+def countersign_chip() -> Chip:
+    """The chip whose firmware ``-f`` countersigns (RSA-SHA256 signature blocks)."""
+    chip = chip_for_bootcode_signature(BootcodeSignature.RSA_SHA256_BLOCK)
+    assert chip is not None, "the chip table names one chip with RSA-SHA256 bootcode blocks"
+    return chip
 
 
 @dataclass
@@ -93,31 +101,33 @@ def _countersign(data: bytes, opts: UpdateOptions) -> bytes:
 
 def _sign_firmware(opts: UpdateOptions, result: UpdateResult,
                    log: Callable[[str], None]) -> Path:
-    """Write bootcode5.bin and pieeprom.signed_boot.bin; return the new source image."""
+    """Write the second stage (bootcode5.bin) and pieeprom.signed_boot.bin; return the new
+    source image."""
     from rpiboot.eeprom.image import BOOTCODE_BIN, BOOTSYS, EepromImage
 
+    chip = countersign_chip()
     out_dir = opts.output.parent
     try:
         recovery = opts.recovery.read_bytes()
     except OSError as err:
-        raise InputError(f"{opts.recovery}: cannot read recovery.bin for bootcode5.bin: "
-                         f"{err.strerror}", hint="-f is for Pi 5 (2712) directories that "
-                         "contain recovery.original.bin.") from None
-    bootcode5 = out_dir / "bootcode5.bin"
+        raise InputError(f"{opts.recovery}: cannot read recovery.bin for {chip.second_stage}: "
+                         f"{err.strerror}", hint=f"-f is for {chip.series} ({chip.prefix}) "
+                         "directories that contain recovery.original.bin.") from None
+    second_stage = out_dir / chip.second_stage
     if opts.sign_recovery:
-        log(f"Signing {opts.recovery} as {bootcode5}")
+        log(f"Signing {opts.recovery} as {second_stage}")
         recovery = _countersign(recovery, opts)
     else:
-        log(f"Using unsigned recovery.bin: {opts.recovery} -> {bootcode5}")
+        log(f"Using unsigned recovery.bin: {opts.recovery} -> {second_stage}")
     image = EepromImage.load(opts.source)
     log(f"Signing {opts.source} as {out_dir / 'pieeprom.signed_boot.bin'}")
     image.replace_file(BOOTCODE_BIN, _countersign(image.read_file(BOOTCODE_BIN) or b"", opts))
     if image.is_ab:
         image.replace_file(BOOTSYS, _countersign(image.read_file(BOOTSYS) or b"", opts))
     signed_boot = out_dir / "pieeprom.signed_boot.bin"
-    atomic_write(bootcode5, recovery)
+    atomic_write(second_stage, recovery)
     atomic_write(signed_boot, image.to_bytes())
-    result.written += [bootcode5, signed_boot]
+    result.written += [second_stage, signed_boot]
     return signed_boot
 
 
