@@ -21,10 +21,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rpiboot.chips import BootcodeSignature, Chip, eeprom_chips, size_text
 from rpiboot.errors import InputError, UsageError
 from rpiboot.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from rpiboot.signing.signer import Signer
 
 
 @dataclass(frozen=True)
@@ -71,9 +75,8 @@ class PrepareOptions:
     image: Path
     recovery_bin: Path
     boot_conf: Path
-    private_key: Path | None = None
-    public_key: Path | None = None
-    hsm_wrapper: str | None = None
+    signer: Signer | None = None  # secure-boot flows: signs the config (and countersigns)
+    public_key: Path | None = None  # the key to embed; default: the signer's
     countersign_recovery: bool = False
     program_pubkey: bool = False
     program_jtag_lock: bool = False
@@ -125,7 +128,7 @@ def _validate(opts: PrepareOptions) -> Flow:
         raise InputError(f"{opts.image}: {size} bytes, but the {opts.flow} flow "
                          f"({flow.chip.family}) needs a {flow.image_size}-byte pieeprom image",
                          hint=_image_size_hint())
-    signing = opts.private_key is not None or opts.hsm_wrapper is not None
+    signing = opts.signer is not None
     if flow.secure and not signing:
         raise UsageError(f"the {opts.flow} flow signs the config: pass --key PRIVATE.pem (or "
                          "--hsm-wrapper W --public-key P)")
@@ -181,8 +184,8 @@ def _build(opts: PrepareOptions, flow: Flow, work: Path,
     update = UpdateOptions(
         config=work / "boot.conf", source=work / "pieeprom.original.bin",
         output=work / "pieeprom.bin", recovery=work / "recovery.original.bin",
-        private_key=opts.private_key, public_key=opts.public_key,
-        hsm_wrapper=opts.hsm_wrapper, sign_firmware=flow.secure and flow.countersigns,
+        signer=opts.signer, public_key=opts.public_key,
+        sign_firmware=flow.secure and flow.countersigns,
         sign_recovery=opts.countersign_recovery, timestamp=opts.timestamp)
     update_pieeprom(update, log=log)
     if not (work / flow.second_stage).exists():
