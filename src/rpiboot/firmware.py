@@ -13,14 +13,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from rpiboot.chips import Chip
+from rpiboot.chips import GADGET_FIRMWARE, MSD_FIRMWARE, Chip, builtin_msd_names
 from rpiboot.errors import InputError
 
 FIRMWARE_ENV = "RPIBOOT_FIRMWARE_DIR"
 SYSTEM_DIR = Path("/usr/share/rpiboot")
-MSD = "msd"
-GADGET = "mass-storage-gadget64"
-_MSD_FILES = ("bootcode.bin", "bootcode4.bin", "start.elf", "start4.elf")
+MSD = MSD_FIRMWARE
+GADGET = GADGET_FIRMWARE
+_MSD_FILES = tuple(sorted(builtin_msd_names()))
 
 
 def user_data_dir() -> Path:
@@ -74,7 +74,7 @@ def _pick_in_root(root: Path, chip: Chip) -> DefaultFirmware | None:
     msd = root if _has_msd(root) and not _has_msd(root / MSD) else root / MSD
     gadget = root if _has_gadget(root) else root / GADGET
     msd_dir = msd if _has_msd(msd) else None
-    if chip.prefix in ("2711", "2712") and _has_gadget(gadget):
+    if chip.gadget_firmware == GADGET and _has_gadget(gadget):
         return DefaultFirmware(gadget, msd_dir, root)
     if chip.builtin_msd and msd_dir is not None:
         return DefaultFirmware(msd_dir, msd_dir, root)
@@ -89,9 +89,10 @@ def find_default_firmware(chip: Chip, firmware_dir: Path | None = None) -> Defau
         if found is not None:
             return found
         looked.append(f"{root} ({origin})")
-    wanted = f"{GADGET}/bootfiles.bin" if not chip.builtin_msd else (
-        f"{GADGET}/bootfiles.bin or {MSD}/{chip.second_stage}" if chip.prefix == "2711"
-        else f"{MSD}/{chip.second_stage}")
+    needs = [f"{GADGET}/bootfiles.bin"] if chip.gadget_firmware == GADGET else []
+    if chip.builtin_msd:
+        needs.append(f"{MSD}/{chip.second_stage}")
+    wanted = " or ".join(needs)
     raise InputError(
         f"no default firmware for {chip.family} found (needs {wanted}); looked in: "
         + "; ".join(looked),

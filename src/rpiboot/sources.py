@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from rpiboot.chips import Chip
+from rpiboot.chips import GADGET_FIRMWARE, Chip, builtin_msd_names
 from rpiboot.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,11 @@ READ_CHUNK = 16 * 1024
 USE_READV = hasattr(os, "readv")  # vectored reads (not on Windows)
 _DRIVE_LETTER = re.compile(r"^[A-Za-z]:")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-# Names the reference serves from its built-in mass-storage firmware.
 _WINDOWS_DEVICES = frozenset(
     {"CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"}
     | {f"{port}{n}" for port in ("COM", "LPT") for n in "123456789"})
-BUILTIN_MSD_NAMES = frozenset({"bootcode.bin", "bootcode4.bin", "start.elf", "start4.elf"})
+# Names the reference serves from its built-in mass-storage firmware.
+BUILTIN_MSD_NAMES = builtin_msd_names()
 
 
 def refusal_reason(name: str) -> str | None:
@@ -150,7 +150,7 @@ class TarIndex:
         except (tarfile.TarError, OSError) as exc:
             raise InputError(f"{path}: not a readable POSIX tar archive ({exc})",
                              hint="bootfiles.bin must be an uncompressed tar (as in "
-                             "usbboot's mass-storage-gadget64); rebuild or remove it.") from exc
+                             f"usbboot's {GADGET_FIRMWARE}); rebuild or remove it.") from exc
 
     def find(self, member: str) -> FileSource | None:
         found = self.members.get(_member_key(member))

@@ -119,10 +119,11 @@ def test_signature_block_parser_never_crashes(data: bytes, tail: bytes) -> None:
        version=st.integers(0, 32))
 def test_2712_pack_parse_roundtrip(vectors_dir: Path, data: bytes, keynum: int,
                                    version: int) -> None:
+    from rpiboot.signing import signer_from_options
     from rpiboot.signing.bootcode import sign_2712
 
     key = vectors_dir / "eeprom/_inputs/example-private.pem"
-    signed = sign_2712(data, keynum=keynum, version=version, key=key)
+    signed = sign_2712(data, keynum=keynum, version=version, signer=signer_from_options(key=key))
     outer = parse_2712_blocks(signed)[0]
     assert (outer.length, outer.keynum, outer.version, outer.verifies) == (
         len(data), keynum, version, True)

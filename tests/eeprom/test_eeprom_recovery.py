@@ -13,6 +13,7 @@ from rpiboot.eeprom.info import describe
 from rpiboot.errors import InputError, SigningError, UsageError
 from rpiboot.recovery.prepare import PrepareOptions, prepare_recovery_dir
 from rpiboot.recovery.update import UpdateOptions, sig_path_for, update_pieeprom
+from rpiboot.signing import signer_from_options
 from rpiboot.signing.bootcode import parse_2712_blocks
 
 
@@ -32,7 +33,7 @@ def _options(firmware_dir: Path, flow: str, out: Path, **extra: object) -> Prepa
 def test_secure_boot_recovery5_matches_reference_flow(firmware_dir: Path, vectors_dir: Path,
                                                       private_pem: Path, tmp_path: Path) -> None:
     opts = _options(firmware_dir, "secure-boot-recovery5", tmp_path / "sb5",
-                    private_key=private_pem, timestamp=1700000000)
+                    signer=signer_from_options(key=private_pem), timestamp=1700000000)
     result = prepare_recovery_dir(opts)
     reference = vectors_dir / "eeprom/update-pieeprom-2712-signed-f/outputs"
     for name in ("pieeprom.bin", "pieeprom.sig", "pieeprom.signed_boot.bin", "bootcode5.bin"):
@@ -45,7 +46,8 @@ def test_secure_boot_recovery5_matches_reference_flow(firmware_dir: Path, vector
 def test_countersigned_recovery_and_otp_options(firmware_dir: Path, private_pem: Path,
                                                 tmp_path: Path) -> None:
     opts = _options(firmware_dir, "secure-boot-recovery5", tmp_path / "out",
-                    private_key=private_pem, countersign_recovery=True, program_pubkey=True,
+                    signer=signer_from_options(key=private_pem), countersign_recovery=True,
+                    program_pubkey=True,
                     revoke_devkey=True, program_jtag_lock=True, recovery_reboot=True,
                     recovery_metadata=False, uart_2ndstage=True, confirmed_irreversible=True)
     result = prepare_recovery_dir(opts)
@@ -76,7 +78,7 @@ def test_unsigned_flows(firmware_dir: Path, tmp_path: Path, flow: str,
 
 def test_secure_boot_recovery_2711(firmware_dir: Path, private_pem: Path, tmp_path: Path) -> None:
     prepare_recovery_dir(_options(firmware_dir, "secure-boot-recovery", tmp_path / "sb",
-                                  private_key=private_pem))
+                                  signer=signer_from_options(key=private_pem)))
     info = describe(EepromImage.load(tmp_path / "sb/pieeprom.bin"))
     assert info.config_signature == "valid" and info.pubkey_embedded
     assert not (tmp_path / "sb/bootcode5.bin").exists()
@@ -97,7 +99,7 @@ def test_refusals_leave_nothing(firmware_dir: Path, private_pem: Path, tmp_path:
     opts = _options(firmware_dir, base, tmp_path / "out", **extra)
     opts.flow = flow
     if flow == "secure-boot-recovery5":
-        opts.private_key = private_pem
+        opts.signer = signer_from_options(key=private_pem)
     with pytest.raises(error, match=message):
         prepare_recovery_dir(opts)
     assert list(tmp_path.iterdir()) == []
@@ -123,7 +125,7 @@ def test_existing_directory_needs_force(firmware_dir: Path, tmp_path: Path) -> N
 def test_failure_midway_leaves_no_directory(firmware_dir: Path, vectors_dir: Path,
                                             private_pem: Path, tmp_path: Path) -> None:
     opts = _options(firmware_dir, "secure-boot-recovery", tmp_path / "out",
-                    private_key=private_pem)
+                    signer=signer_from_options(key=private_pem))
     opts.image = vectors_dir / "eeprom/_inputs/pieeprom-2711-2019-07-15.bin"
     with pytest.raises(InputError, match="does not support secure-boot"):
         prepare_recovery_dir(opts)
@@ -141,10 +143,16 @@ def workdir(vectors_dir: Path, tmp_path: Path) -> Path:
     return tmp_path
 
 
-def _update(workdir: Path, **extra: object) -> UpdateOptions:
+def _update(workdir: Path, *, private_key: Path | None = None, hsm_wrapper: str | None = None,
+            **extra: object) -> UpdateOptions:
+    """Options as the CLI builds them: the key flags become one signer."""
+    public_key = extra.get("public_key")
     fields: dict[str, object] = {
         "config": workdir / "boot.conf", "source": workdir / "pieeprom.original.bin",
-        "output": workdir / "pieeprom.bin", "recovery": workdir / "recovery.original.bin"}
+        "output": workdir / "pieeprom.bin", "recovery": workdir / "recovery.original.bin",
+        "signer": signer_from_options(key=private_key, hsm_wrapper=hsm_wrapper,
+                                      public_key=public_key if isinstance(public_key, Path)
+                                      else None)}
     return UpdateOptions(**{**fields, **extra})  # type: ignore[arg-type]
 
 

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from rpiboot.errors import InputError, SigningError
 from rpiboot.signing import bootcode, keys
+from rpiboot.signing import signer_from_options as signer
 from rpiboot.signing.rsa import load_signature_file, parse_signature_text
 from rpiboot.signing.sigfile import (
     make_sig,
@@ -54,7 +55,7 @@ def _openssl(*args: str, data: bytes | None = None) -> subprocess.CompletedProce
 
 def test_signed_sig_verifies_with_openssl(payload: Path, tmp_path: Path, private_pem: Path,
                                           public_pem: Path) -> None:
-    sig = parse_sig(make_sig(payload, key=private_pem, timestamp=5))
+    sig = parse_sig(make_sig(payload, signer=signer(key=private_pem), timestamp=5))
     assert sig.sha256 == hashlib.sha256(payload.read_bytes()).hexdigest() and sig.ts == 5
     raw = tmp_path / "sig.bin"
     raw.write_bytes(sig.rsa2048 or b"")
@@ -70,7 +71,7 @@ def test_openssl_signature_accepted_by_offline_flow(payload: Path, tmp_path: Pat
                     str(payload)).returncode == 0
     assert signing_request(payload) == hashlib.sha256(payload.read_bytes()).digest()
     offline = make_sig_from_signature(payload, load_signature_file(raw), public_pem, timestamp=7)
-    assert offline == make_sig(payload, key=private_pem, timestamp=7)
+    assert offline == make_sig(payload, signer=signer(key=private_pem), timestamp=7)
     hex_file = tmp_path / "sig.hex"
     hex_file.write_text(raw.read_bytes().hex() + "\n")
     assert load_signature_file(hex_file) == raw.read_bytes()
@@ -78,7 +79,8 @@ def test_openssl_signature_accepted_by_offline_flow(payload: Path, tmp_path: Pat
 
 def test_offline_flow_rejects_foreign_signature(payload: Path, other_key: Path,
                                                 public_pem: Path) -> None:
-    foreign = parse_sig(make_sig(payload, key=other_key, timestamp=1)).rsa2048 or b""
+    foreign = parse_sig(make_sig(payload, signer=signer(key=other_key),
+                                 timestamp=1)).rsa2048 or b""
     with pytest.raises(SigningError, match="does not verify"):
         make_sig_from_signature(payload, foreign, public_pem)
 
@@ -98,7 +100,7 @@ def test_source_date_epoch(payload: Path, monkeypatch: pytest.MonkeyPatch) -> No
 def test_verify_catches_every_tampering(payload: Path, tmp_path: Path, private_pem: Path,
                                         public_pem: Path, other_key: Path) -> None:
     sig_path = tmp_path / "boot.sig"
-    write_sig(payload, sig_path, key=private_pem, timestamp=1)
+    write_sig(payload, sig_path, signer=signer(key=private_pem), timestamp=1)
     assert verify_sig(payload, sig_path, key=public_pem).ts == 1
     assert verify_sig(payload, sig_path, key=private_pem).ts == 1  # private PEM is fine
     with pytest.raises(SigningError, match="does not match"):
@@ -138,7 +140,7 @@ def test_sig_output_not_written_when_signing_fails(payload: Path, tmp_path: Path
                                                    rsa1024_pem: Path) -> None:
     sig_path = tmp_path / "out.sig"
     with pytest.raises(SigningError, match="2048"):
-        write_sig(payload, sig_path, key=rsa1024_pem)
+        write_sig(payload, sig_path, signer=signer(key=rsa1024_pem))
     assert not sig_path.exists() and list(tmp_path.iterdir()) == [payload]
 
 
@@ -147,7 +149,7 @@ def test_large_file_streams(tmp_path: Path, private_pem: Path, public_pem: Path)
     with open(big, "wb") as handle:
         for index in range(5):
             handle.write(bytes([index]) * (3 << 20))
-    write_sig(big, tmp_path / "big.sig", key=private_pem, timestamp=1)
+    write_sig(big, tmp_path / "big.sig", signer=signer(key=private_pem), timestamp=1)
     verify_sig(big, tmp_path / "big.sig", key=public_pem)
 
 
@@ -158,8 +160,9 @@ def test_hsm_wrapper_matches_key_signature(payload: Path, tmp_path: Path, privat
     wrapper = _wrapper(tmp_path, f'[ "$1" = -a ] && [ "$2" = rsa2048-sha256 ] || exit 9\n'
                        f'openssl dgst -sha256 -hex -sign {private_pem} "$3" | '
                        "awk '{print $2}'")
-    assert make_sig(payload, hsm_wrapper=wrapper, public_key=public_pem, timestamp=1) == \
-        make_sig(payload, key=private_pem, timestamp=1)
+    by_hsm = signer(hsm_wrapper=wrapper, public_key=public_pem)
+    assert make_sig(payload, signer=by_hsm, timestamp=1) == \
+        make_sig(payload, signer=signer(key=private_pem), timestamp=1)
 
 
 @pytest.mark.parametrize(("body", "message"), [
@@ -172,7 +175,7 @@ def test_hsm_wrapper_failures_are_detected(payload: Path, tmp_path: Path, body: 
                                            message: str) -> None:
     wrapper = _wrapper(tmp_path, body)
     with pytest.raises(SigningError, match=message):
-        write_sig(payload, tmp_path / "out.sig", hsm_wrapper=wrapper)
+        write_sig(payload, tmp_path / "out.sig", signer=signer(hsm_wrapper=wrapper))
     assert not (tmp_path / "out.sig").exists()
 
 
@@ -181,18 +184,18 @@ def test_hsm_wrapper_with_wrong_key_is_caught(payload: Path, tmp_path: Path, oth
     wrapper = _wrapper(tmp_path, f'openssl dgst -sha256 -hex -sign {other_key} "$3" | '
                        "awk '{print $2}'")
     with pytest.raises(SigningError, match="does not verify"):
-        make_sig(payload, hsm_wrapper=wrapper, public_key=public_pem)
+        make_sig(payload, signer=signer(hsm_wrapper=wrapper, public_key=public_pem))
 
 
 def test_hsm_wrapper_missing_or_not_executable(payload: Path, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not found"):
-        make_sig(payload, hsm_wrapper=str(tmp_path / "nope"))
+        make_sig(payload, signer=signer(hsm_wrapper=str(tmp_path / "nope")))
     with pytest.raises(InputError, match="not found on PATH"):
-        make_sig(payload, hsm_wrapper="no-such-wrapper-xyz")
+        make_sig(payload, signer=signer(hsm_wrapper="no-such-wrapper-xyz"))
     script = tmp_path / "plain.sh"
     script.write_text("echo hi\n")
     with pytest.raises(InputError, match="not executable"):
-        make_sig(payload, hsm_wrapper=str(script))
+        make_sig(payload, signer=signer(hsm_wrapper=str(script)))
 
 
 def test_signature_text_parsing() -> None:
@@ -269,7 +272,7 @@ def test_pubkey_bin_roundtrip(n_low: bytes, e: int) -> None:
 def test_2712_block_layout_and_openssl_check(private_pem: Path, public_pem: Path,
                                              tmp_path: Path) -> None:
     data = bytes((i * 7 + 3) & 0xFF for i in range(1000))
-    signed = bootcode.sign_2712(data, keynum=16, version=0, key=private_pem)
+    signed = bootcode.sign_2712(data, keynum=16, version=0, signer=signer(key=private_pem))
     assert len(signed) == 1532 and signed[:1000] == data
     (block,) = bootcode.parse_2712_blocks(signed)
     assert (block.length, block.keynum, block.version, block.verifies) == (1000, 16, 0, True)
@@ -278,28 +281,30 @@ def test_2712_block_layout_and_openssl_check(private_pem: Path, public_pem: Path
     (tmp_path / "sig").write_bytes(block.signature)
     assert _openssl("dgst", "-sha256", "-verify", str(public_pem), "-signature",
                     str(tmp_path / "sig"), str(tmp_path / "covered")).returncode == 0
-    twice = bootcode.sign_2712(signed, keynum=16, key=private_pem)
+    twice = bootcode.sign_2712(signed, keynum=16, signer=signer(key=private_pem))
     assert [b.length for b in bootcode.parse_2712_blocks(twice)] == [1532, 1000]
 
 
 def test_2712_offline_and_hsm_match_key(private_pem: Path, public_pem: Path, other_key: Path,
                                         tmp_path: Path) -> None:
     data = b"\x11" * 500
-    by_key = bootcode.sign_2712(data, keynum=16, key=private_pem)
+    by_key = bootcode.sign_2712(data, keynum=16, signer=signer(key=private_pem))
     payload = bootcode.payload_2712(data, 16, 0)
     signature = keys.load_private_key(private_pem)
     from rpiboot.signing.rsa import sign_digest
 
     external = sign_digest(signature, hashlib.sha256(payload).digest())
-    assert bootcode.sign_2712(data, keynum=16, signature=external, public_key=public_pem) == by_key
+    offline = signer(signature=external, public_key=public_pem)
+    assert bootcode.sign_2712(data, keynum=16, signer=offline) == by_key
     with pytest.raises(SigningError, match="does not verify"):
-        bootcode.sign_2712(data, keynum=16, signature=external, public_key=other_key)
+        bootcode.sign_2712(data, keynum=16,
+                           signer=signer(signature=external, public_key=other_key))
     wrapper = _wrapper(tmp_path, f'openssl dgst -sha256 -hex -sign {private_pem} "$3" | '
                        "awk '{print $2}'")
-    assert bootcode.sign_2712(data, keynum=16, hsm_wrapper=wrapper,
-                              public_key=public_pem) == by_key
+    assert bootcode.sign_2712(data, keynum=16,
+                              signer=signer(hsm_wrapper=wrapper, public_key=public_pem)) == by_key
     with pytest.raises(InputError, match="Public key"):
-        bootcode.sign_2712(data, hsm_wrapper=wrapper)
+        bootcode.sign_2712(data, signer=signer(hsm_wrapper=wrapper))
     with pytest.raises(InputError, match="no signing key"):
         bootcode.sign_2712(data)
 
@@ -310,14 +315,14 @@ def test_2712_offline_and_hsm_match_key(private_pem: Path, public_pem: Path, oth
 def test_2712_bad_keynum_version(private_pem: Path, keynum: int, version: int,
                                  message: str) -> None:
     with pytest.raises(InputError, match=message):
-        bootcode.sign_2712(b"x", keynum=keynum, version=version, key=private_pem)
+        bootcode.sign_2712(b"x", keynum=keynum, version=version, signer=signer(key=private_pem))
 
 
 def test_2712_size_limit(private_pem: Path) -> None:
-    fits = bootcode.sign_2712(b"\0" * (112640 - 532), key=private_pem)
+    fits = bootcode.sign_2712(b"\0" * (112640 - 532), signer=signer(key=private_pem))
     assert len(fits) == 112640
     with pytest.raises(InputError, match="Signed binary size 112641 is too large"):
-        bootcode.sign_2712(b"\0" * (112640 - 531), key=private_pem)
+        bootcode.sign_2712(b"\0" * (112640 - 531), signer=signer(key=private_pem))
 
 
 def test_2711_format(vectors_dir: Path, private_pem: Path) -> None:

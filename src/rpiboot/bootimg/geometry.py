@@ -198,10 +198,10 @@ def fit_geometry(clusters_needed: int, *, fat_type: int | None = None, sector_si
                     f"{candidate} image has only {geometry.clusters}",
                     hint="give a larger --size, or leave --size out to size automatically")
             return geometry
-        geometry = _smallest_fit(candidate, need, sector_size, sectors_per_cluster, num_fats,
-                                 root_entries)
-        if geometry is not None:
-            return geometry
+        fitted = _smallest_fit(candidate, need, sector_size, sectors_per_cluster, num_fats,
+                               root_entries)
+        if fitted is not None:
+            return fitted
         reasons.append(f"no FAT{candidate} size holds {need} clusters")
     raise GeometryError("; ".join(reasons) or "no geometry fits",
                         hint="use larger clusters (--cluster-size) or another FAT type")

@@ -71,10 +71,10 @@ def find_partition(first_sector: bytes, partition: int | None) -> int:
         if not 1 <= partition <= 4 or entries[partition - 1][1] == 0:
             raise InputError(f"partition {partition} does not exist in the MBR",
                              hint="partitions are numbered 1-4")
-        return entries[partition - 1][2] * 512
+        return int(entries[partition - 1][2]) * 512
     for _, kind, start, _count in entries:
         if kind in FAT_PARTITION_TYPES and start:
-            return start * 512
+            return int(start) * 512
     raise InputError("not a FAT image: no FAT boot sector and no FAT partition in the MBR")
 
 
@@ -153,10 +153,10 @@ class FatImage:
     def fat_entry(self, cluster: int) -> int:
         fat, kind = self._fat, self.geometry.fat_type
         if kind == 32:
-            return struct.unpack_from("<I", fat, cluster * 4)[0] & 0x0FFFFFFF
+            return int(struct.unpack_from("<I", fat, cluster * 4)[0]) & 0x0FFFFFFF
         if kind == 16:
-            return struct.unpack_from("<H", fat, cluster * 2)[0]
-        pair = struct.unpack_from("<H", fat, cluster * 3 // 2)[0]
+            return int(struct.unpack_from("<H", fat, cluster * 2)[0])
+        pair = int(struct.unpack_from("<H", fat, cluster * 3 // 2)[0])
         return pair >> 4 if cluster & 1 else pair & 0xFFF
 
     def chain(self, first: int) -> list[int]:
@@ -225,6 +225,7 @@ class FatImage:
 
     def list_dir(self, entry: FatEntry | None = None) -> list[FatEntry]:
         """Entries of the root (``entry`` None) or of a directory entry."""
+        parents: tuple[str, ...]
         if entry is None:
             data, parents = self._root_bytes(), ()
         else:

@@ -11,11 +11,14 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rpiboot.bootimg.layout import ImagePlan
 from rpiboot.bootimg.writer import write_image
-from rpiboot.errors import UsageError
 from rpiboot.fsutil import atomic_output, atomic_write
+
+if TYPE_CHECKING:
+    from rpiboot.signing.signer import Signer
 
 
 def default_sig_path(image: Path) -> Path:
@@ -23,20 +26,11 @@ def default_sig_path(image: Path) -> Path:
     return image.with_suffix(".sig")
 
 
-def check_signing_args(key: Path | None, hsm_wrapper: str | None) -> None:
-    if key is not None and hsm_wrapper is not None:
-        raise UsageError("give either --key or --hsm-wrapper, not both")
-    if key is not None and not key.is_file():
-        raise UsageError(f"{key}: key file not found", hint="give an RSA-2048 private key PEM")
-
-
-def write_signed_image(plan: ImagePlan, output: Path, sig_path: Path, *,
-                       key: Path | None = None, hsm_wrapper: str | None = None,
-                       public_key: Path | None = None, sig_timestamp: int | None = None) -> None:
-    """Write the image and its .sig (signed with ``key`` / ``hsm_wrapper``), all or nothing."""
+def write_signed_image(plan: ImagePlan, output: Path, sig_path: Path, *, signer: Signer,
+                       sig_timestamp: int | None = None) -> None:
+    """Write the image and its .sig (signed by ``signer``), all or nothing."""
     from rpiboot.signing.sigfile import make_sig
 
-    check_signing_args(key, hsm_wrapper)
     directory = output.parent if str(output.parent) else Path(".")
     fd, staged_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".unsigned",
                                        dir=directory)
@@ -45,8 +39,7 @@ def write_signed_image(plan: ImagePlan, output: Path, sig_path: Path, *,
     try:
         with atomic_output(staged) as handle:
             write_image(plan, handle)
-        sig = make_sig(staged, key=key, hsm_wrapper=hsm_wrapper, public_key=public_key,
-                       timestamp=sig_timestamp)
+        sig = make_sig(staged, signer=signer, timestamp=sig_timestamp)
         atomic_write(sig_path, sig)
         mode = 0o644 & ~_umask()
         with contextlib.suppress(OSError):
@@ -58,14 +51,12 @@ def write_signed_image(plan: ImagePlan, output: Path, sig_path: Path, *,
             os.unlink(staged)
 
 
-def sign_existing(image: Path, sig_path: Path, *, key: Path | None = None,
-                  hsm_wrapper: str | None = None, public_key: Path | None = None,
+def sign_existing(image: Path, sig_path: Path, *, signer: Signer,
                   sig_timestamp: int | None = None) -> None:
+    """Write the .sig of an existing image (signed by ``signer``) atomically."""
     from rpiboot.signing.sigfile import write_sig
 
-    check_signing_args(key, hsm_wrapper)
-    write_sig(image, sig_path, key=key, hsm_wrapper=hsm_wrapper, public_key=public_key,
-              timestamp=sig_timestamp)
+    write_sig(image, sig_path, signer=signer, timestamp=sig_timestamp)
 
 
 def _umask() -> int:

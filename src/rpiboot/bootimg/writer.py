@@ -78,7 +78,7 @@ def fsinfo_sector(g: FatGeometry, free: int, next_free: int) -> bytes:
     return bytes(sector)
 
 
-def _little_endian_bytes(values: array) -> bytes:
+def _little_endian_bytes(values: array[int]) -> bytes:
     if sys.byteorder == "big":
         values = array(values.typecode, values)
         values.byteswap()

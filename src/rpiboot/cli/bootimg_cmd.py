@@ -16,11 +16,14 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rpiboot.cli.common import run_command
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import UsageError
+
+if TYPE_CHECKING:
+    from rpiboot.signing.signer import Signer
 
 PROG = "rpiboot bootimg"
 JSON_SCHEMA = "rpiboot.bootimg/1"
@@ -57,6 +60,14 @@ def _add_signing(parser: argparse.ArgumentParser) -> None:
                        help="with --hsm-wrapper: check the wrapper's signature with this key")
     group.add_argument("--sig", type=Path, metavar="PATH",
                        help="where to write the .sig (default: IMAGE with a .sig suffix)")
+
+
+def _signer(args: argparse.Namespace) -> Signer | None:
+    """The one signer of ``create``/``sign`` (None when no signing flag is given)."""
+    from rpiboot.signing import signer_from_options
+
+    return signer_from_options(key=args.key, hsm_wrapper=args.hsm_wrapper,
+                               public_key=args.public_key, exclusive=True)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -157,15 +168,15 @@ def _create_options(args: argparse.Namespace) -> Any:
 def _create(args: argparse.Namespace) -> int:
     from rpiboot.bootimg.layout import plan_image
     from rpiboot.bootimg.reference import reference_keep
-    from rpiboot.bootimg.signed import check_signing_args, default_sig_path, write_signed_image
+    from rpiboot.bootimg.signed import default_sig_path, write_signed_image
     from rpiboot.bootimg.tree import scan_tree
     from rpiboot.bootimg.writer import write_image
     from rpiboot.fsutil import atomic_output
 
-    check_signing_args(args.key, args.hsm_wrapper)
+    signer = _signer(args)
     options = _create_options(args)
     pruning = reference_keep(args.board, args.arch) if args.board or args.arch else None
-    signing = args.key is not None or args.hsm_wrapper is not None
+    signing = signer is not None
     sig_path = args.sig or default_sig_path(args.output)
     outputs = {os.path.abspath(args.output), os.path.abspath(sig_path)}
     source_root = os.path.abspath(args.source)
@@ -177,9 +188,8 @@ def _create(args: argparse.Namespace) -> int:
         return pruning is None or pruning(rel_path, is_dir)
 
     plan = plan_image(scan_tree(args.source, keep), options)  # fails before writing
-    if signing:
-        write_signed_image(plan, args.output, sig_path, key=args.key,
-                           hsm_wrapper=args.hsm_wrapper, public_key=args.public_key)
+    if signer is not None:
+        write_signed_image(plan, args.output, sig_path, signer=signer)
     else:
         with atomic_output(args.output) as handle:
             write_image(plan, handle)
@@ -202,11 +212,11 @@ def _create(args: argparse.Namespace) -> int:
 def _sign(args: argparse.Namespace) -> int:
     from rpiboot.bootimg.signed import default_sig_path, sign_existing
 
-    if args.key is None and args.hsm_wrapper is None:
+    signer = _signer(args)
+    if signer is None:
         raise UsageError("sign needs --key KEY or --hsm-wrapper CMD")
     sig_path = args.sig or default_sig_path(args.image)
-    sign_existing(args.image, sig_path, key=args.key, hsm_wrapper=args.hsm_wrapper,
-                  public_key=args.public_key, sig_timestamp=args.timestamp)
+    sign_existing(args.image, sig_path, signer=signer, sig_timestamp=args.timestamp)
     print(f"wrote {sig_path}")
     return 0
 

@@ -70,11 +70,12 @@ def run(argv: Sequence[str]) -> int:
         return _verify(args, image)
     if args.o is None:
         raise UsageError("missing -o OUTPUT", hint=USAGE.splitlines()[0])
+    from rpiboot.signing import signer_from_options
     from rpiboot.signing.sigfile import make_sig
 
-    data = make_sig(image, key=None if args.H else (Path(args.k) if args.k else None),
-                    hsm_wrapper=args.H, public_key=Path(args.p) if args.p else None,
-                    target_soc=args.c)
+    signer = signer_from_options(key=Path(args.k) if args.k else None, hsm_wrapper=args.H,
+                                 public_key=Path(args.p) if args.p else None)
+    data = make_sig(image, signer=signer, target_soc=args.c)
     write_output(args.o, data)
     return 0
 

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rpiboot.chips import BootcodeSignature, Chip, chip_for_prefix
 from rpiboot.cli.toolchain import run_tool, write_output, write_stdout
 from rpiboot.errors import InputError, UsageError
 
@@ -83,36 +84,37 @@ def _debug(signed: bytes, source: str) -> None:
     print(f"signed size {len(signed)}", file=sys.stderr)
 
 
-def _sign(args: argparse.Namespace, data: bytes) -> bytes:
-    from rpiboot.signing import bootcode
+def _sign(args: argparse.Namespace, chip: Chip, data: bytes) -> bytes:
+    from rpiboot.signing import bootcode, signer_from_options
 
-    key = Path(args.private_key) if args.private_key else None
-    if args.chip == 2712:
-        if args.hsm_wrapper is None and key is None:
-            raise UsageError("pass a private key (-k) or an HSM wrapper (-H) with -p")
-        return bootcode.sign_2712(
-            data, keynum=args.private_keynum, version=args.private_version,
-            key=None if args.hsm_wrapper else key, hsm_wrapper=args.hsm_wrapper,
-            public_key=Path(args.public_key) if args.public_key else None)
-    if args.hmac is None:
-        raise InputError("HMAC key required for 2711 (-m FILE)")
-    if args.hsm_wrapper is not None or key is None:
-        raise UsageError("the 2711 format needs an RSA-SHA1 signature: pass -k (HSM wrappers "
-                         "only provide rsa2048-sha256)")
-    return bootcode.sign_2711(data, keynum=args.private_keynum, key=key,
-                              hmac_key=bootcode.read_hmac_key(Path(args.hmac)))
+    signer = signer_from_options(
+        key=Path(args.private_key) if args.private_key else None,
+        hsm_wrapper=args.hsm_wrapper,
+        public_key=Path(args.public_key) if args.public_key else None)
+    if signer is None and chip.bootcode_signature is BootcodeSignature.RSA_SHA256_BLOCK:
+        raise UsageError("pass a private key (-k) or an HSM wrapper (-H) with -p")
+    return bootcode.sign_for_chip(chip, data, keynum=args.private_keynum,
+                                  version=args.private_version, signer=signer,
+                                  hmac_key_file=Path(args.hmac) if args.hmac else None)
+
+
+def _chip(number: int) -> Chip:
+    """The chip of ``-c NUMBER``, when its second stage is signed."""
+    chip = chip_for_prefix(str(number))
+    if chip is None or chip.bootcode_signature is BootcodeSignature.NONE:
+        raise UsageError(f"unsupported chip {number}: use -c 2712 (or 2711)")
+    return chip
 
 
 def run(argv: Sequence[str]) -> int:
     args = build_parser().parse_args(argv)
-    if args.chip not in (2711, 2712):
-        raise UsageError(f"unsupported chip {args.chip}: use -c 2712 (or 2711)")
+    chip = _chip(args.chip)
     if args.extract is not None:
         sys.stdout.write(_extract_text(args.extract))
         return 0
     data = _read_input(args.input)
-    signed = _sign(args, data)
-    if args.debug and args.chip == 2712:
+    signed = _sign(args, chip, data)
+    if args.debug and chip.bootcode_signature is BootcodeSignature.RSA_SHA256_BLOCK:
         _debug(signed, args.input or "stdin")
     if args.output is None:
         write_stdout(base64.b64encode(signed))

@@ -38,16 +38,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def run(argv: Sequence[str]) -> int:
     from rpiboot.recovery.update import UpdateOptions, update_pieeprom
+    from rpiboot.signing import signer_from_options
 
     args = build_parser().parse_args(argv)
     sign_firmware = args.sign_firmware or os.environ.get("SIGN_FIRMWARE") == "1"
     if sign_firmware:
         print(f"SIGN_RECOVERY: {int(args.sign_recovery)}")
+    public_key = Path(args.public_key) if args.public_key else None
+    signer = signer_from_options(key=Path(args.private_key) if args.private_key else None,
+                                 hsm_wrapper=args.hsm_wrapper, public_key=public_key)
     opts = UpdateOptions(
         config=Path(args.config), source=Path(args.source), output=Path(args.output),
-        private_key=Path(args.private_key) if args.private_key else None,
-        public_key=Path(args.public_key) if args.public_key else None,
-        hsm_wrapper=args.hsm_wrapper, sign_firmware=sign_firmware,
+        signer=signer, public_key=public_key, sign_firmware=sign_firmware,
         sign_recovery=args.sign_recovery)
     update_pieeprom(opts, log=lambda line: print(line, flush=True))
     return 0

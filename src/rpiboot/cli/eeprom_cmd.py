@@ -75,11 +75,13 @@ def _print_info(info) -> None:  # type: ignore[no-untyped-def]
 
 
 def _edit(args: argparse.Namespace, image) -> None:  # type: ignore[no-untyped-def]
+    from rpiboot.signing import signer_from_options
     from rpiboot.signing.keys import load_public_key, public_key_to_bin
     from rpiboot.signing.sigfile import make_sig
 
     if args.sign_key is not None and args.config is None:
         raise InputError("--sign-key signs the config: pass --config too")
+    signer = signer_from_options(key=args.sign_key)
     if args.timestamp is not None:
         image.set_update_timestamp(args.timestamp)
     for path, name in ((args.bootcode, "bootcode.bin"), (args.bootsys, "bootsys"),
@@ -87,8 +89,8 @@ def _edit(args: argparse.Namespace, image) -> None:  # type: ignore[no-untyped-d
                        (args.digest, "bootconf.sig")):
         if path is not None:
             image.replace_file(name, _read(path))
-    if args.sign_key is not None:
-        image.replace_file("bootconf.sig", make_sig(args.config, key=args.sign_key))
+    if signer is not None:
+        image.replace_file("bootconf.sig", make_sig(args.config, signer=signer))
     pubkey = args.pubkey or args.sign_key
     if pubkey is not None:
         image.replace_file("pubkey.bin", public_key_to_bin(load_public_key(pubkey)))

@@ -47,11 +47,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _prepare(args: argparse.Namespace) -> int:
     from rpiboot.recovery.prepare import PrepareOptions, prepare_recovery_dir
+    from rpiboot.signing import signer_from_options
 
+    signer = signer_from_options(key=args.key, hsm_wrapper=args.hsm_wrapper,
+                                 public_key=args.public_key)
     opts = PrepareOptions(
         flow=args.flow, out_dir=args.out_dir, image=args.image, recovery_bin=args.recovery_bin,
-        boot_conf=args.boot_conf, private_key=args.key, public_key=args.public_key,
-        hsm_wrapper=args.hsm_wrapper, countersign_recovery=args.countersign_recovery,
+        boot_conf=args.boot_conf, signer=signer, public_key=args.public_key,
+        countersign_recovery=args.countersign_recovery,
         program_pubkey=args.program_pubkey, program_jtag_lock=args.program_jtag_lock,
         revoke_devkey=args.revoke_devkey, recovery_reboot=args.recovery_reboot,
         recovery_metadata=None if args.recovery_metadata is None else bool(args.recovery_metadata),

@@ -7,9 +7,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rpiboot.cli.toolchain import write_output
 from rpiboot.errors import InputError, UsageError
+
+if TYPE_CHECKING:
+    from rpiboot.signing.signer import Signer
 
 PROG = "rpiboot sign"
 
@@ -62,19 +66,19 @@ def _read(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read: {err.strerror}") from None
 
 
+def _signer(args: argparse.Namespace) -> Signer | None:
+    """The one signer of ``file``/``bootcode`` (None when no signing flag is given)."""
+    from rpiboot.signing import signer_from_options
+
+    return signer_from_options(key=args.key, hsm_wrapper=args.hsm_wrapper,
+                               public_key=args.public_key, signature=args.signature)
+
+
 def _sign_file(args: argparse.Namespace) -> None:
-    from rpiboot.signing.rsa import load_signature_file
-    from rpiboot.signing.sigfile import make_sig, make_sig_from_signature
+    from rpiboot.signing.sigfile import make_sig
 
     out = args.out or args.file.with_suffix(".sig")
-    if args.signature is not None:
-        if args.public_key is None:
-            raise UsageError("--signature needs --public-key to check it")
-        data = make_sig_from_signature(args.file, load_signature_file(args.signature),
-                                       args.public_key, timestamp=args.timestamp)
-    else:
-        data = make_sig(args.file, key=args.key, hsm_wrapper=args.hsm_wrapper,
-                        public_key=args.public_key, timestamp=args.timestamp)
+    data = make_sig(args.file, signer=_signer(args), timestamp=args.timestamp)
     write_output(out, data)
     print(f"{out}: written ({'signed' if b'rsa2048:' in data else 'unsigned'})")
 
@@ -103,13 +107,10 @@ def _request(args: argparse.Namespace) -> None:
 
 def _bootcode(args: argparse.Namespace) -> None:
     from rpiboot.signing.bootcode import sign_2712
-    from rpiboot.signing.rsa import load_signature_file
 
-    signature = load_signature_file(args.signature) if args.signature else None
+    signer = _signer(args)
     signed = sign_2712(_read(args.input), keynum=args.keynum, version=args.version,
-                       key=None if (args.hsm_wrapper or signature) else args.key,
-                       hsm_wrapper=args.hsm_wrapper, public_key=args.public_key,
-                       signature=signature)
+                       signer=signer)
     write_output(args.out, signed)
     print(f"{args.out}: {len(signed)} bytes (keynum {args.keynum}, version {args.version})")
 

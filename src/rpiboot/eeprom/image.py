@@ -15,9 +15,10 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
+from rpiboot.chips import eeprom_chips, eeprom_sizes, size_text
 from rpiboot.errors import InputError
 
-IMAGE_SIZES = (524288, 2097152)
+IMAGE_SIZES = eeprom_sizes()
 MAGIC_MASK = 0xFFFFF00F
 MAGIC_BOOTCODE = 0x55AAF00F
 MAGIC_FILE = 0x55AAF11F
@@ -111,15 +112,21 @@ def parse_sections(data: bytes | bytearray, *, source: str = "image") -> list[Se
     return sections
 
 
+def _sizes_by_series() -> str:
+    """"512 KiB for Pi 4, 2 MiB for Pi 5" (from the chip table)."""
+    return ", ".join(f"{size_text(chip.eeprom_size or 0)} for {chip.series}"
+                     for chip in eeprom_chips())
+
+
 class EepromImage:
     """A mutable bootloader EEPROM image."""
 
     def __init__(self, data: bytes | bytearray, *, source: str = "image") -> None:
         if len(data) not in IMAGE_SIZES:
+            sizes = ", ".join(str(size) for size in IMAGE_SIZES)
             raise InputError(
-                f"{source}: Expected sizes [524288, 2097152] bytes, got actual size "
-                f"{len(data)} bytes",
-                hint="Pass a pieeprom*.bin image (512 KiB for Pi 4, 2 MiB for Pi 5).")
+                f"{source}: Expected sizes [{sizes}] bytes, got actual size {len(data)} bytes",
+                hint=f"Pass a pieeprom*.bin image ({_sizes_by_series()}).")
         self.source = source
         self.data = bytearray(data)
         self.sections = parse_sections(self.data, source=source)

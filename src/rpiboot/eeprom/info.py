@@ -5,10 +5,9 @@ from __future__ import annotations
 import hashlib
 from dataclasses import asdict, dataclass, field
 
+from rpiboot.chips import chip_for_eeprom_size
 from rpiboot.eeprom.image import EepromImage, Section
 from rpiboot.errors import InputError
-
-CHIP_BY_SIZE = {524288: "BCM2711 (Pi 4 family)", 2097152: "BCM2712 (Pi 5 family)"}
 
 
 @dataclass
@@ -42,6 +41,12 @@ class ImageInfo:
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+
+def chip_label(size: int) -> str:
+    """"BCM2711 (Pi 4 family)" for an image of ``size`` bytes, "unknown" for other sizes."""
+    chip = chip_for_eeprom_size(size)
+    return f"{chip.family} ({chip.series} family)" if chip is not None else "unknown"
 
 
 def _is_placeholder(data: bytes | None) -> bool:
@@ -113,7 +118,7 @@ def describe(image: EepromImage) -> ImageInfo:
     embedded = not _is_placeholder(pubkey) and len(pubkey or b"") >= PUBKEY_BIN_SIZE
     status, detail = _signature_status(config, image.read_file("bootconf.sig"), pubkey)
     return ImageInfo(
-        path=image.source, size=image.size, chip=CHIP_BY_SIZE.get(image.size, "unknown"),
+        path=image.source, size=image.size, chip=chip_label(image.size),
         layout="A/B (partitioned)" if image.is_ab else "single",
         sha256=hashlib.sha256(image.data).hexdigest(),
         build_timestamp=image.build_timestamp(),

@@ -21,25 +21,50 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rpiboot.chips import BootcodeSignature, Chip, eeprom_chips, size_text
 from rpiboot.errors import InputError, UsageError
 from rpiboot.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from rpiboot.signing.signer import Signer
 
 
 @dataclass(frozen=True)
 class Flow:
-    chip: int
+    """One usbboot recovery folder: the chip it flashes, and whether it signs."""
+
+    chip: Chip
     secure: bool
-    image_size: int
-    second_stage: str  # the name the boot ROM asks for
+
+    @property
+    def image_size(self) -> int:
+        return self.chip.eeprom_size or 0
+
+    @property
+    def second_stage(self) -> str:
+        """The name the boot ROM asks for."""
+        return self.chip.second_stage
+
+    @property
+    def countersigns(self) -> bool:
+        """The chip's second stage takes a customer countersignature (RSA-SHA256 block)."""
+        return self.chip.bootcode_signature is BootcodeSignature.RSA_SHA256_BLOCK
 
 
-FLOWS: dict[str, Flow] = {
-    "recovery": Flow(2711, False, 524288, "bootcode4.bin"),
-    "recovery5": Flow(2712, False, 2097152, "bootcode5.bin"),
-    "secure-boot-recovery": Flow(2711, True, 524288, "bootcode4.bin"),
-    "secure-boot-recovery5": Flow(2712, True, 2097152, "bootcode5.bin"),
-}
+def _flows() -> dict[str, Flow]:
+    """Every chip's recovery folders, from the chip table (plain flows first)."""
+    flows: dict[str, Flow] = {}
+    for secure in (False, True):
+        for chip in eeprom_chips():
+            name = chip.secure_recovery_dir if secure else chip.recovery_dir
+            if name is not None:
+                flows[name] = Flow(chip=chip, secure=secure)
+    return flows
+
+
+FLOWS = _flows()
 IRREVERSIBLE = ("program_pubkey", "program_jtag_lock", "revoke_devkey")
 
 
@@ -50,9 +75,8 @@ class PrepareOptions:
     image: Path
     recovery_bin: Path
     boot_conf: Path
-    private_key: Path | None = None
-    public_key: Path | None = None
-    hsm_wrapper: str | None = None
+    signer: Signer | None = None  # secure-boot flows: signs the config (and countersigns)
+    public_key: Path | None = None  # the key to embed; default: the signer's
     countersign_recovery: bool = False
     program_pubkey: bool = False
     program_jtag_lock: bool = False
@@ -78,6 +102,19 @@ def irreversible_options(opts: PrepareOptions) -> list[str]:
     return [name for name in IRREVERSIBLE if getattr(opts, name)]
 
 
+def _image_size_hint() -> str:
+    """"Pi 4 family: recovery / secure-boot-recovery with a 512 KiB image; ..."."""
+    return "; ".join(f"{chip.series} family: {chip.recovery_dir} / {chip.secure_recovery_dir} "
+                     f"with a {size_text(chip.eeprom_size or 0)} image"
+                     for chip in eeprom_chips()) + "."
+
+
+def _countersign_flows() -> str:
+    """"Pi 5 (secure-boot-recovery5)": the flows that can countersign recovery.bin."""
+    return " / ".join(f"{flow.chip.series} ({name})" for name, flow in FLOWS.items()
+                      if flow.secure and flow.countersigns)
+
+
 def _validate(opts: PrepareOptions) -> Flow:
     flow = FLOWS.get(opts.flow)
     if flow is None:
@@ -88,19 +125,18 @@ def _validate(opts: PrepareOptions) -> Flow:
             raise InputError(f"{path}: {what} not found")
     size = opts.image.stat().st_size
     if size != flow.image_size:
-        raise InputError(f"{opts.image}: {size} bytes, but the {opts.flow} flow (BCM{flow.chip}) "
-                         f"needs a {flow.image_size}-byte pieeprom image",
-                         hint="Pi 4 family: recovery / secure-boot-recovery with a 512 KiB "
-                         "image; Pi 5 family: recovery5 / secure-boot-recovery5 with 2 MiB.")
-    signing = opts.private_key is not None or opts.hsm_wrapper is not None
+        raise InputError(f"{opts.image}: {size} bytes, but the {opts.flow} flow "
+                         f"({flow.chip.family}) needs a {flow.image_size}-byte pieeprom image",
+                         hint=_image_size_hint())
+    signing = opts.signer is not None
     if flow.secure and not signing:
         raise UsageError(f"the {opts.flow} flow signs the config: pass --key PRIVATE.pem (or "
                          "--hsm-wrapper W --public-key P)")
     if not flow.secure and (signing or opts.countersign_recovery):
         raise UsageError(f"the {opts.flow} flow does not sign anything; use the "
                          f"secure-boot-{opts.flow} flow to sign")
-    if opts.countersign_recovery and flow.chip != 2712:
-        raise UsageError("--countersign-recovery is for the Pi 5 (secure-boot-recovery5) flow")
+    if opts.countersign_recovery and not flow.countersigns:
+        raise UsageError(f"--countersign-recovery is for the {_countersign_flows()} flow")
     wanted = irreversible_options(opts)
     if "program_pubkey" in wanted and not flow.secure:
         raise UsageError("program_pubkey needs a secure-boot flow (the image must embed the "
@@ -148,8 +184,8 @@ def _build(opts: PrepareOptions, flow: Flow, work: Path,
     update = UpdateOptions(
         config=work / "boot.conf", source=work / "pieeprom.original.bin",
         output=work / "pieeprom.bin", recovery=work / "recovery.original.bin",
-        private_key=opts.private_key, public_key=opts.public_key,
-        hsm_wrapper=opts.hsm_wrapper, sign_firmware=flow.secure and flow.chip == 2712,
+        signer=opts.signer, public_key=opts.public_key,
+        sign_firmware=flow.secure and flow.countersigns,
         sign_recovery=opts.countersign_recovery, timestamp=opts.timestamp)
     update_pieeprom(update, log=log)
     if not (work / flow.second_stage).exists():

@@ -3,7 +3,7 @@
 1. optional (``sign_firmware``): countersign the 2712 ``bootcode.bin`` (and ``bootsys``) of the
    source image into ``pieeprom.signed_boot.bin`` and write ``bootcode5.bin`` (recovery.bin,
    countersigned with ``sign_recovery``, else an unsigned copy);
-2. optional (a key or an HSM wrapper): sign ``boot.conf`` (minimum bootloader check first);
+2. optional (a signer: key, HSM wrapper): sign ``boot.conf`` (minimum bootloader check first);
 3. store the config (+ ``bootconf.sig`` + ``pubkey.bin``) into the image → ``pieeprom.bin``;
 4. write the plain ``pieeprom.sig`` (sha256 + ts) of the result.
 
@@ -16,12 +16,26 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from rpiboot.chips import BootcodeSignature, Chip, chip_for_bootcode_signature
 from rpiboot.errors import InputError, UsageError
 from rpiboot.fsutil import atomic_write
 
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
+
+    from rpiboot.signing.signer import Signer
+
 MIN_SECURE_BOOT_TIMESTAMP = 1632136573  # 2021-09-20: first bootloader supporting secure boot
 CUSTOMER_KEYNUM = 16
+
+
+def countersign_chip() -> Chip:
+    """The chip whose firmware ``-f`` countersigns (RSA-SHA256 signature blocks)."""
+    chip = chip_for_bootcode_signature(BootcodeSignature.RSA_SHA256_BLOCK)
+    assert chip is not None, "the chip table names one chip with RSA-SHA256 bootcode blocks"
+    return chip
 
 
 @dataclass
@@ -32,9 +46,8 @@ class UpdateOptions:
     source: Path = Path("pieeprom.original.bin")
     output: Path = Path("pieeprom.bin")
     recovery: Path = Path("recovery.original.bin")
-    private_key: Path | None = None
-    public_key: Path | None = None
-    hsm_wrapper: str | None = None
+    signer: Signer | None = None  # signs the config (and -f firmware); None: nothing signed
+    public_key: Path | None = None  # the key to embed; default: the signer's
     sign_firmware: bool = False
     sign_recovery: bool = False
     timestamp: int | None = None
@@ -56,68 +69,68 @@ def sig_path_for(output: Path) -> Path:
     return output.with_suffix(".sig") if output.suffix else output.with_name(output.name + ".sig")
 
 
-def _validate(opts: UpdateOptions) -> Path | None:
-    """Check inputs; return the public key file to embed (None when not signing)."""
+def _validate(opts: UpdateOptions) -> None:
+    """Check the inputs (the signer was checked when it was built)."""
     if not opts.source.is_file():
         raise InputError(f'Source image "{opts.source}" not found')
     if not opts.config.is_file():
         raise InputError(f'Bootloader config file "{opts.config}" not found')
-    if opts.private_key is not None and not opts.private_key.is_file():
-        raise InputError(f"Private key file {opts.private_key} not found")
-    if opts.hsm_wrapper is not None:
-        from rpiboot.signing.hsm import resolve_wrapper
-
-        resolve_wrapper(opts.hsm_wrapper)
-        if opts.public_key is None:
-            raise InputError("Public key (-p public.pem) must be specified in HSM mode")
+    if opts.signer is not None and opts.signer.public_key is None:
+        raise InputError("Public key (-p public.pem) must be specified in HSM mode")
     if opts.public_key is not None and not opts.public_key.is_file():
         raise InputError(f'Public key "{opts.public_key}" not found')
     if opts.sign_recovery and not opts.sign_firmware:
         raise UsageError("-r (countersign recovery.bin) only makes sense with -f")
-    signing = opts.private_key is not None or opts.hsm_wrapper is not None
-    if opts.sign_firmware and not signing:
+    if opts.sign_firmware and opts.signer is None:
         raise UsageError("-f (countersign firmware) needs a private key (-k) or an HSM "
                          "wrapper (-H) with -p")
-    if not signing:
-        return None
-    return opts.public_key or opts.private_key
+
+
+def _key_to_embed(signer: Signer, public_key: Path | None) -> tuple[RSAPublicKey, str]:
+    """The public key stored as pubkey.bin (``public_key``, else the signer's) and its name."""
+    from rpiboot.signing.keys import load_public_key
+
+    if public_key is not None:
+        return load_public_key(public_key), str(public_key)
+    assert signer.public_key is not None  # _validate refused a signer without one
+    return signer.public_key, signer.label
 
 
 def _countersign(data: bytes, opts: UpdateOptions) -> bytes:
     from rpiboot.signing.bootcode import sign_2712
 
-    return sign_2712(data, keynum=CUSTOMER_KEYNUM, version=0,
-                     key=None if opts.hsm_wrapper else opts.private_key,
-                     hsm_wrapper=opts.hsm_wrapper, public_key=opts.public_key)
+    return sign_2712(data, keynum=CUSTOMER_KEYNUM, version=0, signer=opts.signer)
 
 
 def _sign_firmware(opts: UpdateOptions, result: UpdateResult,
                    log: Callable[[str], None]) -> Path:
-    """Write bootcode5.bin and pieeprom.signed_boot.bin; return the new source image."""
+    """Write the second stage (bootcode5.bin) and pieeprom.signed_boot.bin; return the new
+    source image."""
     from rpiboot.eeprom.image import BOOTCODE_BIN, BOOTSYS, EepromImage
 
+    chip = countersign_chip()
     out_dir = opts.output.parent
     try:
         recovery = opts.recovery.read_bytes()
     except OSError as err:
-        raise InputError(f"{opts.recovery}: cannot read recovery.bin for bootcode5.bin: "
-                         f"{err.strerror}", hint="-f is for Pi 5 (2712) directories that "
-                         "contain recovery.original.bin.") from None
-    bootcode5 = out_dir / "bootcode5.bin"
+        raise InputError(f"{opts.recovery}: cannot read recovery.bin for {chip.second_stage}: "
+                         f"{err.strerror}", hint=f"-f is for {chip.series} ({chip.prefix}) "
+                         "directories that contain recovery.original.bin.") from None
+    second_stage = out_dir / chip.second_stage
     if opts.sign_recovery:
-        log(f"Signing {opts.recovery} as {bootcode5}")
+        log(f"Signing {opts.recovery} as {second_stage}")
         recovery = _countersign(recovery, opts)
     else:
-        log(f"Using unsigned recovery.bin: {opts.recovery} -> {bootcode5}")
+        log(f"Using unsigned recovery.bin: {opts.recovery} -> {second_stage}")
     image = EepromImage.load(opts.source)
     log(f"Signing {opts.source} as {out_dir / 'pieeprom.signed_boot.bin'}")
     image.replace_file(BOOTCODE_BIN, _countersign(image.read_file(BOOTCODE_BIN) or b"", opts))
     if image.is_ab:
         image.replace_file(BOOTSYS, _countersign(image.read_file(BOOTSYS) or b"", opts))
     signed_boot = out_dir / "pieeprom.signed_boot.bin"
-    atomic_write(bootcode5, recovery)
+    atomic_write(second_stage, recovery)
     atomic_write(signed_boot, image.to_bytes())
-    result.written += [bootcode5, signed_boot]
+    result.written += [second_stage, signed_boot]
     return signed_boot
 
 
@@ -131,7 +144,7 @@ def check_secure_boot_support(image_path: Path, build_timestamp: int | None) -> 
 
 
 def _check_sig_matches_key(sig_text: bytes, config: bytes, pubkey_bin: bytes,
-                           key_path: Path) -> None:
+                           key_name: str) -> None:
     """Refuse an image whose bootconf.sig would not verify with its own pubkey.bin."""
     import hashlib
 
@@ -144,7 +157,7 @@ def _check_sig_matches_key(sig_text: bytes, config: bytes, pubkey_bin: bytes,
     if signature is None or not signature_matches(
             public_key_from_bin(pubkey_bin), hashlib.sha256(config).digest(), signature):
         raise SigningError(f"the config signature does not verify with the public key "
-                           f"{key_path}: the private key and the public key do not match",
+                           f"{key_name}: the private key and the public key do not match",
                            hint="A board would refuse this config (or lock to the wrong key). "
                            "Pass the public key of the signing key with -p.")
 
@@ -153,29 +166,28 @@ def update_pieeprom(opts: UpdateOptions, *,
                     log: Callable[[str], None] | None = None) -> UpdateResult:
     """Run the whole flow; ``log`` receives progress lines (the CLI prints them)."""
     from rpiboot.eeprom.image import EepromImage
-    from rpiboot.signing.keys import load_public_key, public_key_to_bin
+    from rpiboot.signing.keys import public_key_to_bin
     from rpiboot.signing.sigfile import make_sig
 
     say = log or (lambda _line: None)
-    embed_key = _validate(opts)
+    _validate(opts)
     result = UpdateResult(opts.output, sig_path_for(opts.output))
     for stale in (result.image, result.image_sig):
         with contextlib.suppress(FileNotFoundError):
             stale.unlink()
-    if embed_key is not None:
+    if opts.signer is not None:
         check_secure_boot_support(opts.source, EepromImage.load(opts.source).build_timestamp())
     source = _sign_firmware(opts, result, say) if opts.sign_firmware else opts.source
     result.source_used = source
     image = EepromImage.load(source)
     config = opts.config.read_bytes()
     image.replace_file("bootconf.txt", config)
-    if embed_key is not None:
+    if opts.signer is not None:
         say("Signing bootloader config")
-        pubkey_bin = public_key_to_bin(load_public_key(embed_key))
-        result.config_sig = make_sig(opts.config, key=opts.private_key,
-                                     hsm_wrapper=opts.hsm_wrapper, public_key=opts.public_key,
-                                     timestamp=opts.timestamp)
-        _check_sig_matches_key(result.config_sig, config, pubkey_bin, embed_key)
+        embed_key, key_name = _key_to_embed(opts.signer, opts.public_key)
+        pubkey_bin = public_key_to_bin(embed_key)
+        result.config_sig = make_sig(opts.config, signer=opts.signer, timestamp=opts.timestamp)
+        _check_sig_matches_key(result.config_sig, config, pubkey_bin, key_name)
         say(result.config_sig.decode().rstrip("\n"))
         image.replace_file("bootconf.sig", result.config_sig)
         image.replace_file("pubkey.bin", pubkey_bin)

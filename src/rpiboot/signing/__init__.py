@@ -1,3 +1,26 @@
-"""Signing: .sig files, RSA-2048 keys and pubkey.bin, HSM wrappers, bootcode countersigning."""
+"""Signing: .sig files, RSA-2048 keys and pubkey.bin, HSM wrappers, bootcode countersigning.
+
+Commands build one :class:`Signer` from their flags with :func:`signer_from_options`.
+"""
 
 from __future__ import annotations
+
+from rpiboot.signing.hsm import HsmWrapperSigner
+from rpiboot.signing.signer import (
+    DigestSigner,
+    ExternalSignature,
+    Payload,
+    PrivateKeySigner,
+    Signer,
+    signer_from_options,
+)
+
+__all__ = [
+    "DigestSigner",
+    "ExternalSignature",
+    "HsmWrapperSigner",
+    "Payload",
+    "PrivateKeySigner",
+    "Signer",
+    "signer_from_options",
+]

@@ -4,7 +4,10 @@ BCM2712: ``input ‖ len u32 ‖ keynum u32 ‖ version u32 ‖ RSA-2048 PKCS#1 
 SHA-256 of everything before it ‖ n (256 B LE) ‖ e (u64 LE)`` — 532 bytes appended per
 signature; a customer countersign (keynum 16) goes after the Raspberry Pi block.
 BCM2711 (Raspberry Pi internal, for completeness): ``input ‖ len ‖ keynum ‖ RSA over SHA-1 ‖
-HMAC-SHA1 over everything before it``.
+HMAC-SHA1 over everything before it``.  The 2712 block is made by any
+:class:`~rpiboot.signing.signer.Signer`; the 2711 format needs the private key itself (SHA-1,
+which HSM wrappers and the offline flow do not provide).  :func:`sign_for_chip` picks the format
+from the chip table.
 """
 
 from __future__ import annotations
@@ -12,20 +15,24 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rpiboot.errors import InputError, SigningError
+from rpiboot.chips import BootcodeSignature, Chip
+from rpiboot.errors import InputError, UsageError
 from rpiboot.signing.keys import (
     MODULUS_SIZE,
     PUBKEY_BIN_SIZE,
     load_private_key,
-    load_public_key,
     public_key_from_bin,
     public_key_to_bin,
 )
-from rpiboot.signing.rsa import SIGNATURE_SIZE, sign_digest, signature_matches
+from rpiboot.signing.rsa import SIGNATURE_SIZE, signature_matches
+from rpiboot.signing.signer import Payload, PrivateKeySigner, Signer
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 BLOCK_2712_SIZE = 12 + SIGNATURE_SIZE + PUBKEY_BIN_SIZE  # 532
 MAX_SIGNED_SIZE = 112640  # 110 KiB: the boot ROM's limit for a signed second stage
@@ -60,52 +67,27 @@ def check_keynum_version(keynum: int, version: int) -> None:
         raise InputError(f"Bad version number {version} must be between 0-{MAX_VERSION}")
 
 
-def _hsm_sign_bytes(wrapper: str, payload: bytes, public_key_path: Path) -> tuple[bytes, bytes]:
-    from rpiboot.signing.hsm import hsm_sign_file
+def sign_2712(data: bytes, *, keynum: int = 0, version: int = 0, signer: Signer | None = None,
+              max_size: int = MAX_SIGNED_SIZE) -> bytes:
+    """``data`` with one 532-byte BCM2712 signature block appended, made by ``signer``.
 
-    pub = load_public_key(public_key_path)
-    digest = hashlib.sha256(payload).digest()
-    with tempfile.TemporaryDirectory(prefix="rpiboot-sign-") as tmp:
-        to_sign = Path(tmp) / "payload.bin"
-        to_sign.write_bytes(payload)
-        signature = hsm_sign_file(wrapper, to_sign, digest=digest, public_key=pub)
-    return signature, public_key_to_bin(pub)
-
-
-def sign_2712(data: bytes, *, keynum: int = 0, version: int = 0, key: Path | None = None,
-              hsm_wrapper: str | None = None, public_key: Path | None = None,
-              signature: bytes | None = None, max_size: int = MAX_SIGNED_SIZE) -> bytes:
-    """``data`` with one 532-byte BCM2712 signature block appended.
-
-    Sign with ``key`` (private PEM), or ``hsm_wrapper`` + ``public_key``, or (offline flow)
-    a ready ``signature`` of :func:`payload_2712` + ``public_key``; it is verified first.
+    The block embeds the signer's public key, so an HSM signer needs one (``-p``); an external
+    signature (offline flow) must be over :func:`payload_2712` and is verified first.
     """
     check_keynum_version(keynum, version)
     total = len(data) + BLOCK_2712_SIZE
     if total > max_size:
         raise InputError(f"Signed binary size {total} is too large. Max size {max_size}",
                          hint="The boot ROM loads at most 110 KiB; countersign only once.")
-    payload = payload_2712(data, keynum, version)
-    if hsm_wrapper is not None or signature is not None:
-        if public_key is None:
-            raise InputError("Public key (-p public.pem) must be specified with an HSM wrapper "
-                             "or an external signature")
-        if hsm_wrapper is not None:
-            signature, pub_bin = _hsm_sign_bytes(hsm_wrapper, payload, public_key)
-        else:
-            pub_bin = public_key_to_bin(load_public_key(public_key))
-            assert signature is not None
-            if not signature_matches(public_key_from_bin(pub_bin),
-                                     hashlib.sha256(payload).digest(), signature):
-                raise SigningError("the supplied signature does not verify for this bootcode "
-                                   f"payload with {public_key}")
-    elif key is not None:
-        private = load_private_key(key)
-        signature = sign_digest(private, hashlib.sha256(payload).digest())
-        pub_bin = public_key_to_bin(private.public_key())
-    else:
+    if signer is None:
         raise InputError("no signing key: pass a private key (-k) or an HSM wrapper (-H)")
-    return payload + signature + pub_bin
+    public_key = signer.public_key
+    if public_key is None:
+        raise InputError("Public key (-p public.pem) must be specified with an HSM wrapper "
+                         "or an external signature")
+    payload = payload_2712(data, keynum, version)
+    signature = signer.sign(Payload.of_bytes(payload, label="this bootcode payload"))
+    return payload + signature + public_key_to_bin(public_key)
 
 
 def payload_2712(data: bytes, keynum: int, version: int) -> bytes:
@@ -150,9 +132,13 @@ def read_hmac_key(path: Path) -> bytes:
         raise InputError(f"{path}: HMAC key is not hexadecimal") from None
 
 
-def sign_2711(data: bytes, *, keynum: int, key: Path, hmac_key: bytes,
+def sign_2711(data: bytes, *, keynum: int, key: Path | RSAPrivateKey, hmac_key: bytes,
               max_size: int = MAX_SIGNED_SIZE) -> bytes:
-    """``data`` ‖ len ‖ keynum ‖ RSA-SHA1 signature ‖ HMAC-SHA1 (Raspberry Pi 2711 format)."""
+    """``data`` ‖ len ‖ keynum ‖ RSA-SHA1 signature ‖ HMAC-SHA1 (Raspberry Pi 2711 format).
+
+    ``key`` is a private key (or its file): this format is signed over SHA-1, which is not
+    a :class:`~rpiboot.signing.signer.Signer` job.
+    """
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -160,10 +146,32 @@ def sign_2711(data: bytes, *, keynum: int, key: Path, hmac_key: bytes,
     total = len(data) + 8 + SIGNATURE_SIZE + 20
     if total > max_size:
         raise InputError(f"Signed binary size {total} is too large. Max size {max_size}")
-    private = load_private_key(key)
+    private = load_private_key(key) if isinstance(key, Path) else key
     head = data + struct.pack("<II", len(data), keynum)
     signed = head + private.sign(head, padding.PKCS1v15(), hashes.SHA1())
     return signed + hmac.new(hmac_key, signed, hashlib.sha1).digest()
+
+
+def sign_for_chip(chip: Chip, data: bytes, *, keynum: int, version: int = 0,
+                  signer: Signer | None = None, hmac_key_file: Path | None = None) -> bytes:
+    """Sign a second stage for ``chip`` in the format the chip table gives it.
+
+    RSA-SHA256 blocks (BCM2712) take any signer.  RSA-SHA1 + HMAC (BCM2711) needs the HMAC key
+    file and a private-key signer: the one special case, because that format is signed over
+    SHA-1 and HSM wrappers / offline signatures only provide SHA-256.
+    """
+    kind = chip.bootcode_signature
+    if kind is BootcodeSignature.RSA_SHA256_BLOCK:
+        return sign_2712(data, keynum=keynum, version=version, signer=signer)
+    if kind is BootcodeSignature.RSA_SHA1_HMAC:
+        if hmac_key_file is None:
+            raise InputError(f"HMAC key required for {chip.prefix} (-m FILE)")
+        if not isinstance(signer, PrivateKeySigner):
+            raise UsageError(f"the {chip.prefix} format needs an RSA-SHA1 signature: pass -k "
+                             "(HSM wrappers only provide rsa2048-sha256)")
+        return sign_2711(data, keynum=keynum, key=signer.private_key,
+                         hmac_key=read_hmac_key(hmac_key_file))
+    raise UsageError(f"{chip.family} second stages are not signed")
 
 
 def modulus_hex(pubkey_bin: bytes) -> str:

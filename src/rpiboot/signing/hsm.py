@@ -1,8 +1,9 @@
 """HSM wrapper interface: ``WRAPPER -a rsa2048-sha256 FILE`` prints the signature as hex.
 
-Unlike the reference, every failure is detected: a missing wrapper, a non-zero exit, and
-empty, non-hex or wrong-length output all raise :class:`SigningError`.  When the public key is
-known, the returned signature is verified before it is used.
+Unlike the reference, every failure is detected: a missing wrapper (:class:`InputError`), a
+non-zero exit, and empty, non-hex or wrong-length output (:class:`SigningError`).  When the
+public key is known, the returned signature is verified before it is used.
+:class:`HsmWrapperSigner` is the :class:`~rpiboot.signing.signer.Signer` built on it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from rpiboot.errors import InputError, SigningError
 from rpiboot.signing.rsa import parse_signature_text, signature_matches
+from rpiboot.signing.signer import Payload, Signer
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
@@ -69,3 +71,22 @@ def hsm_sign_file(wrapper: str, path: Path, *, digest: bytes | None = None,
                            hint="The HSM signed with a different key than the public key "
                            "passed (-p), or the wrapper is broken.")
     return signature
+
+
+class HsmWrapperSigner(Signer):
+    """Signs through an HSM wrapper, which signs a FILE: a payload held in memory is written
+    to a private temporary file first.  With ``public_key`` every signature is verified."""
+
+    def __init__(self, wrapper: str, public_key: RSAPublicKey | None = None) -> None:
+        self.wrapper = wrapper
+        self._public_key = public_key
+        self.label = f"HSM wrapper {wrapper}"
+
+    @property
+    def public_key(self) -> RSAPublicKey | None:
+        return self._public_key
+
+    def sign(self, payload: Payload) -> bytes:
+        with payload.as_file() as path:
+            return hsm_sign_file(self.wrapper, path, digest=payload.digest,
+                                 public_key=self._public_key)

@@ -17,10 +17,14 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rpiboot.errors import InputError, SigningError
 from rpiboot.fsutil import atomic_write
-from rpiboot.signing.rsa import parse_signature_text, sha256_file, sign_digest, signature_matches
+from rpiboot.signing.rsa import parse_signature_text, sha256_file, signature_matches
+
+if TYPE_CHECKING:
+    from rpiboot.signing.signer import Signer
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAX_SIG_FILE = 64 * 1024
@@ -61,40 +65,24 @@ def sig_timestamp(timestamp: int | None = None) -> int:
     return int(time.time())
 
 
-def _signature_for(path: Path, digest: bytes, key: Path | None,
-                   hsm_wrapper: str | None, public_key: Path | None) -> bytes | None:
-    from rpiboot.signing.keys import load_private_key, load_public_key
-
-    if hsm_wrapper is not None:
-        from rpiboot.signing.hsm import hsm_sign_file
-
-        pub = load_public_key(public_key) if public_key is not None else None
-        return hsm_sign_file(hsm_wrapper, path, digest=digest, public_key=pub)
-    if key is not None:
-        return sign_digest(load_private_key(key), digest)
-    return None
-
-
-def make_sig(path: Path, *, key: Path | None = None, hsm_wrapper: str | None = None,
-             timestamp: int | None = None, public_key: Path | None = None,
+def make_sig(path: Path, *, signer: Signer | None = None, timestamp: int | None = None,
              target_soc: str | None = None) -> bytes:
-    """The .sig contents for ``path``; signed with ``key`` or through ``hsm_wrapper`` if given.
+    """The .sig contents for ``path``, with an ``rsa2048:`` line when ``signer`` is given."""
+    from rpiboot.signing.signer import Payload
 
-    ``public_key`` (HSM mode only) verifies what the wrapper returned.
-    """
     path = Path(path)
     ts = sig_timestamp(timestamp)
     digest = sha256_file(path)
-    signature = _signature_for(path, digest, key, hsm_wrapper, public_key)
+    signature = None
+    if signer is not None:
+        signature = signer.sign(Payload.of_file(path, digest=digest))
     return SigFile(digest.hex(), ts, target_soc, signature).to_bytes()
 
 
-def write_sig(path: Path, sig_path: Path, *, key: Path | None = None,
-              hsm_wrapper: str | None = None, timestamp: int | None = None,
-              public_key: Path | None = None, target_soc: str | None = None) -> None:
+def write_sig(path: Path, sig_path: Path, *, signer: Signer | None = None,
+              timestamp: int | None = None, target_soc: str | None = None) -> None:
     """Write the .sig of ``path`` to ``sig_path`` atomically (nothing written on failure)."""
-    data = make_sig(path, key=key, hsm_wrapper=hsm_wrapper, timestamp=timestamp,
-                    public_key=public_key, target_soc=target_soc)
+    data = make_sig(path, signer=signer, timestamp=timestamp, target_soc=target_soc)
     if Path(sig_path).exists() and not Path(sig_path).is_file():
         with open(sig_path, "wb") as handle:  # a device or FIFO: never rename over it
             handle.write(data)
@@ -110,16 +98,13 @@ def signing_request(path: Path) -> bytes:
 def make_sig_from_signature(path: Path, signature: bytes, public_key: Path, *,
                             timestamp: int | None = None,
                             target_soc: str | None = None) -> bytes:
-    """Offline flow, step 2: a signed .sig from a signature made elsewhere, checked first."""
+    """Offline flow, step 2: a signed .sig from a signature made elsewhere, checked first
+    (:func:`make_sig` with an :class:`~rpiboot.signing.signer.ExternalSignature`)."""
     from rpiboot.signing.keys import load_public_key
+    from rpiboot.signing.signer import ExternalSignature
 
-    pub = load_public_key(public_key)
-    ts = sig_timestamp(timestamp)
-    digest = sha256_file(Path(path))
-    if not signature_matches(pub, digest, signature):
-        raise SigningError(f"the supplied signature does not verify for {path} with {public_key}",
-                           hint="It was made over other data or with another key.")
-    return SigFile(digest.hex(), ts, target_soc, signature).to_bytes()
+    signer = ExternalSignature(signature, load_public_key(public_key), label=str(public_key))
+    return make_sig(path, signer=signer, timestamp=timestamp, target_soc=target_soc)
 
 
 def _parse_line(sig: dict[str, object], line: str, where: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from rpiboot.sim.transcript import Transcript
 from rpiboot.sim.usbmodel import DeviceDesc, Nak, Setup, SimDevice, Stall, boot_config
 
+# The simulated board keeps its own chip facts on purpose (not rpiboot.chips: the host's view).
 PRODUCT_STRINGS = {0x2763: "BCM2708 Boot", 0x2764: "BCM2710 Boot", 0x2711: "BCM2711 Boot",
                    0x2712: "BCM2712D0 Boot"}
 MAX_BULK_CHUNK = 16 * 1024
