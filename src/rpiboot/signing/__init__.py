@@ -5,6 +5,7 @@ Commands build one :class:`Signer` from their flags with :func:`signer_from_opti
 
 from __future__ import annotations
 
+from rpiboot.signing.factory import signer_from_options
 from rpiboot.signing.hsm import HsmWrapperSigner
 from rpiboot.signing.signer import (
     DigestSigner,
@@ -12,7 +13,6 @@ from rpiboot.signing.signer import (
     Payload,
     PrivateKeySigner,
     Signer,
-    signer_from_options,
 )
 
 __all__ = [
