@@ -9,8 +9,9 @@ must not share the host's assumptions.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from enum import Enum
+
+from rpiboot.record import record
 
 BROADCOM_VID = 0x0A5C
 MSD_FIRMWARE = "msd"  # usbboot's legacy mass-storage firmware folder
@@ -25,7 +26,7 @@ class BootcodeSignature(Enum):
     RSA_SHA256_BLOCK = "rsa-sha256-block"  # BCM2712: 532-byte RSA-2048/SHA-256 block(s)
 
 
-@dataclass(frozen=True, kw_only=True)
+@record(kw_only=True)
 class Chip:
     """Facts about one boot-ROM product ID."""
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from rpiboot.chips import GADGET_FIRMWARE, MSD_FIRMWARE, Chip, builtin_msd_names
 from rpiboot.errors import InputError
+from rpiboot.record import record
 
 FIRMWARE_ENV = "RPIBOOT_FIRMWARE_DIR"
 SYSTEM_DIR = Path("/usr/share/rpiboot")
@@ -56,7 +56,7 @@ def _has_gadget(directory: Path) -> bool:
     return (directory / "bootfiles.bin").is_file()
 
 
-@dataclass(frozen=True)
+@record
 class DefaultFirmware:
     """The boot directory to use for one chip, and the msd folder for built-in names."""
 

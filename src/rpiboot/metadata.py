@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
@@ -59,6 +58,8 @@ class MetadataCollector:
 
     def to_json(self) -> str:
         """One JSON object, keys in arrival order, every value properly escaped."""
+        import json
+
         return json.dumps(self.records, indent=2, ensure_ascii=False) + "\n"
 
 

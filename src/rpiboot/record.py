@@ -2,8 +2,9 @@
 
 ``@record`` turns a class with annotated fields into a frozen value type (``__init__``,
 ``__repr__``, ``__eq__``, ``__hash__``, read-only attributes); ``@record(frozen=False)``
-makes a mutable one.  Type checkers see it as a dataclass (PEP 681 ``dataclass_transform``),
-so constructor calls are checked exactly as for ``@dataclass(frozen=True)``.
+makes a mutable one, ``@record(kw_only=True)`` one built from keyword arguments only.
+Type checkers see it as a dataclass (PEP 681 ``dataclass_transform``), so constructor calls
+are checked exactly as for ``@dataclass(frozen=True)``.
 
 Why not :mod:`dataclasses`: on the boot path (process start -> first USB request) importing
 ``dataclasses`` (which imports ``inspect``) and generating the methods of ~25 classes with
@@ -94,6 +95,8 @@ def _collect(cls: type) -> tuple[_Field, ...]:
 
 def _init(self: Any, *args: Any, **kwargs: Any) -> None:
     specs: tuple[_Field, ...] = type(self).__record_fields__
+    if args and type(self).__record_kw_only__:
+        raise TypeError(f"{type(self).__name__}() takes keyword arguments only")
     if len(args) > len(specs):
         raise TypeError(f"{type(self).__name__}() takes {len(specs)} positional arguments "
                         f"but {len(args)} were given")
@@ -151,8 +154,9 @@ def _frozen_delattr(self: Any, name: str) -> None:
     raise FrozenRecordError(f"cannot delete field {name!r} of a frozen {type(self).__name__}")
 
 
-def _build(cls: type[T], frozen: bool) -> type[T]:
+def _build(cls: type[T], frozen: bool, kw_only: bool) -> type[T]:
     setattr(cls, "__record_fields__", _collect(cls))  # noqa: B010 - not a plain attribute
+    setattr(cls, "__record_kw_only__", kw_only)  # noqa: B010
     for name, method in (("__init__", _init), ("__repr__", _repr), ("__eq__", _eq)):
         setattr(cls, name, method)
     if frozen:
@@ -165,11 +169,12 @@ def _build(cls: type[T], frozen: bool) -> type[T]:
 
 
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def record(cls: type[T] | None = None, *, frozen: bool = True) -> Any:
-    """Class decorator: a record class (frozen unless ``frozen=False``)."""
+def record(cls: type[T] | None = None, *, frozen: bool = True, kw_only: bool = False) -> Any:
+    """Class decorator: a record class (frozen unless ``frozen=False``; ``kw_only``: its
+    constructor takes keyword arguments only)."""
     if cls is None:
-        return lambda decorated: _build(decorated, frozen)
-    return _build(cls, frozen)
+        return lambda decorated: _build(decorated, frozen, kw_only)
+    return _build(cls, frozen, kw_only)
 
 
 def fields(obj: Any) -> tuple[str, ...]:

@@ -15,11 +15,11 @@ import re
 import sys
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from rpiboot.chips import GADGET_FIRMWARE, Chip, builtin_msd_names
 from rpiboot.errors import InputError
+from rpiboot.record import record
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def safe_parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in name.split("/") if p not in ("", "."))
 
 
-@dataclass(frozen=True)
+@record
 class FileSource:
     """A file to serve: ``size`` bytes at ``offset`` in ``path`` (an archive member or a file)."""
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,13 +27,14 @@ from rpiboot.chips import (
     is_rom_stage,
     size_text,
 )
+from rpiboot.record import FrozenRecordError
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rpiboot"
 
 
 def test_table_rows_are_frozen_and_keyword_only() -> None:
     chip = CHIPS[0x2711]
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(FrozenRecordError):
         chip.prefix = "2712"  # type: ignore[misc]
     with pytest.raises(TypeError):
         Chip(0x2711, "BCM2711")  # type: ignore[misc]

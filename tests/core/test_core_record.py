@@ -90,3 +90,14 @@ def test_a_required_field_after_a_default_is_refused() -> None:
 def test_equality_is_the_fields_equality(x: int, y: int) -> None:
     assert (Point(x, y) == Point(y, x)) == (x == y)
     assert replace(Point(x), y=y) == Point(x, y)
+
+
+def test_keyword_only_records_refuse_positional_arguments() -> None:
+    @record(kw_only=True)
+    class Named:
+        a: int
+        b: int = 2
+
+    assert Named(a=1) == Named(a=1, b=2)
+    with pytest.raises(TypeError, match="keyword arguments only"):
+        Named(1)  # type: ignore[misc]
