@@ -16,7 +16,7 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run t
 
 __version__ = "0.1.0"
 
-# public name -> the module that defines it (imported lazily by __getattr__)
+# public name -> "module" or "module:attribute" that defines it (imported by __getattr__)
 _EXPORTS: dict[str, str] = {
     # boot engine
     "Server": "rpiboot.engine.server",
@@ -54,16 +54,51 @@ _EXPORTS: dict[str, str] = {
     # chips
     "Chip": "rpiboot.chips",
     "CHIPS": "rpiboot.chips",
+    # secure-boot toolchain: EEPROM images
+    "EepromImage": "rpiboot.eeprom.image",
+    "describe_eeprom": "rpiboot.eeprom.info:describe",
+    # signing: signers, .sig files, keys, bootcode countersigning
+    "Signer": "rpiboot.signing.signer",
+    "Payload": "rpiboot.signing.signer",
+    "PrivateKeySigner": "rpiboot.signing.signer",
+    "ExternalSignature": "rpiboot.signing.signer",
+    "HsmWrapperSigner": "rpiboot.signing.hsm",
+    "signer_from_options": "rpiboot.signing.factory",
+    "make_sig": "rpiboot.signing.sigfile",
+    "write_sig": "rpiboot.signing.sigfile",
+    "read_sig": "rpiboot.signing.sigfile",
+    "verify_sig": "rpiboot.signing.sigfile",
+    "load_private_key": "rpiboot.signing.keys",
+    "load_public_key": "rpiboot.signing.keys",
+    "generate_private_key": "rpiboot.signing.keys",
+    "public_key_to_bin": "rpiboot.signing.keys",
+    "key_hash": "rpiboot.signing.keys",
+    "sign_2712": "rpiboot.signing.bootcode",
+    "parse_2712_blocks": "rpiboot.signing.bootcode",
+    # boot.img FAT ramdisks
+    "ImageOptions": "rpiboot.bootimg.layout",
+    "build_boot_image": "rpiboot.bootimg.writer:build_image",
+    "FatImage": "rpiboot.bootimg.reader",
+    "boot_image_info": "rpiboot.bootimg.inspect:image_info",
+    "extract_boot_image": "rpiboot.bootimg.inspect:extract",
+    "sign_boot_image": "rpiboot.bootimg.signed:sign_existing",
+    # recovery directories
+    "PrepareOptions": "rpiboot.recovery.prepare",
+    "prepare_recovery_dir": "rpiboot.recovery.prepare",
+    "UpdateOptions": "rpiboot.recovery.update",
+    "update_pieeprom": "rpiboot.recovery.update",
+    # the simulator is its own package: rpiboot.sim (simulate, VirtualBus, ...)
 }
 
 __all__ = ["__version__", *_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
+    where = _EXPORTS.get(name)
+    if where is None:
         raise AttributeError(f"module 'rpiboot' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    module, _, attribute = where.partition(":")
+    value = getattr(importlib.import_module(module), attribute or name)
     globals()[name] = value  # later look-ups skip this function
     return value
 
@@ -81,11 +116,35 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs (re-exported)
     from rpiboot.boot import (
         serve as serve,
     )
+    from rpiboot.bootimg.inspect import (
+        extract as extract_boot_image,  # noqa: F401 - re-exported under this name
+    )
+    from rpiboot.bootimg.inspect import (
+        image_info as boot_image_info,  # noqa: F401 - re-exported under this name
+    )
+    from rpiboot.bootimg.layout import (
+        ImageOptions as ImageOptions,
+    )
+    from rpiboot.bootimg.reader import (
+        FatImage as FatImage,
+    )
+    from rpiboot.bootimg.signed import (
+        sign_existing as sign_boot_image,  # noqa: F401 - re-exported under this name
+    )
+    from rpiboot.bootimg.writer import (
+        build_image as build_boot_image,  # noqa: F401 - re-exported under this name
+    )
     from rpiboot.chips import (
         CHIPS as CHIPS,
     )
     from rpiboot.chips import (
         Chip as Chip,
+    )
+    from rpiboot.eeprom.image import (
+        EepromImage as EepromImage,
+    )
+    from rpiboot.eeprom.info import (
+        describe as describe_eeprom,  # noqa: F401 - re-exported under this name
     )
     from rpiboot.engine.server import (
         Server as Server,
@@ -170,4 +229,67 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs (re-exported)
     )
     from rpiboot.options import (
         ServeResult as ServeResult,
+    )
+    from rpiboot.recovery.prepare import (
+        PrepareOptions as PrepareOptions,
+    )
+    from rpiboot.recovery.prepare import (
+        prepare_recovery_dir as prepare_recovery_dir,
+    )
+    from rpiboot.recovery.update import (
+        UpdateOptions as UpdateOptions,
+    )
+    from rpiboot.recovery.update import (
+        update_pieeprom as update_pieeprom,
+    )
+    from rpiboot.signing.bootcode import (
+        parse_2712_blocks as parse_2712_blocks,
+    )
+    from rpiboot.signing.bootcode import (
+        sign_2712 as sign_2712,
+    )
+    from rpiboot.signing.factory import (
+        signer_from_options as signer_from_options,
+    )
+    from rpiboot.signing.hsm import (
+        HsmWrapperSigner as HsmWrapperSigner,
+    )
+    from rpiboot.signing.keys import (
+        generate_private_key as generate_private_key,
+    )
+    from rpiboot.signing.keys import (
+        key_hash as key_hash,
+    )
+    from rpiboot.signing.keys import (
+        load_private_key as load_private_key,
+    )
+    from rpiboot.signing.keys import (
+        load_public_key as load_public_key,
+    )
+    from rpiboot.signing.keys import (
+        public_key_to_bin as public_key_to_bin,
+    )
+    from rpiboot.signing.sigfile import (
+        make_sig as make_sig,
+    )
+    from rpiboot.signing.sigfile import (
+        read_sig as read_sig,
+    )
+    from rpiboot.signing.sigfile import (
+        verify_sig as verify_sig,
+    )
+    from rpiboot.signing.sigfile import (
+        write_sig as write_sig,
+    )
+    from rpiboot.signing.signer import (
+        ExternalSignature as ExternalSignature,
+    )
+    from rpiboot.signing.signer import (
+        Payload as Payload,
+    )
+    from rpiboot.signing.signer import (
+        PrivateKeySigner as PrivateKeySigner,
+    )
+    from rpiboot.signing.signer import (
+        Signer as Signer,
     )

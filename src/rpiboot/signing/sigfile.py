@@ -150,6 +150,7 @@ def parse_sig(data: bytes, *, source: str = ".sig") -> SigFile:
 
 
 def read_sig(sig_path: Path) -> SigFile:
+    """Read and parse a .sig file (InputError naming the file if it is missing or malformed)."""
     try:
         with open(sig_path, "rb") as handle:
             data = handle.read(_MAX_SIG_FILE + 1)
