@@ -13,7 +13,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rpiboot.cli.toolchain import run_tool, write_output, write_stdout
+from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.toolchain import run_tool
 from rpiboot.errors import InputError, UsageError
 
 PROG = "rpi-eeprom-config"

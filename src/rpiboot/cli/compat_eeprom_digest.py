@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rpiboot.cli.output import write_output
 from rpiboot.cli.parsing import ArgumentParser
-from rpiboot.cli.toolchain import run_tool, write_output
+from rpiboot.cli.toolchain import run_tool
 from rpiboot.errors import InputError, SigningError, UsageError
 
 PROG = "rpi-eeprom-digest"

@@ -9,7 +9,8 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rpiboot.cli.toolchain import run_tool, write_output, write_stdout
+from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.toolchain import run_tool
 from rpiboot.errors import InputError
 
 PROG = "rpi-bootloader-key-convert"

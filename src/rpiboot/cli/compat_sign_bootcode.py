@@ -15,7 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rpiboot.chips import BootcodeSignature, Chip, chip_for_prefix
-from rpiboot.cli.toolchain import run_tool, write_output, write_stdout
+from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.toolchain import run_tool
 from rpiboot.errors import InputError, UsageError
 
 PROG = "rpi-sign-bootcode"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rpiboot.cli.toolchain import write_output, write_stdout
+from rpiboot.cli.output import write_output, write_stdout
 from rpiboot.errors import InputError
 
 PROG = "rpiboot eeprom"

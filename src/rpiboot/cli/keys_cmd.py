@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rpiboot.cli.toolchain import write_output, write_stdout
+from rpiboot.cli.output import write_output, write_stdout
 from rpiboot.errors import InputError
 
 PROG = "rpiboot keys"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rpiboot.cli.toolchain import write_output
+from rpiboot.cli.output import write_output
 from rpiboot.errors import InputError, UsageError
 
 if TYPE_CHECKING:

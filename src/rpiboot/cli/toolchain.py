@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import stat
 import sys
 from collections.abc import Callable, Sequence
-from pathlib import Path
 
 from rpiboot.cli.common import run_command
 
@@ -20,25 +17,3 @@ def run_tool(prog: str, func: Callable[[Sequence[str]], int | None],
         if exc.code is None:
             return 0
         return exc.code if isinstance(exc.code, int) else 2
-
-
-def write_output(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to ``path``: atomically for regular files, directly for devices/FIFOs
-    (e.g. ``-o /dev/null`` must never be replaced)."""
-    from rpiboot.fsutil import atomic_write
-
-    try:
-        mode = os.stat(path).st_mode
-    except FileNotFoundError:
-        mode = None
-    if mode is not None and not stat.S_ISREG(mode):
-        with open(path, "wb") as handle:
-            handle.write(data)
-        return
-    atomic_write(Path(path), data)
-
-
-def write_stdout(data: bytes) -> None:
-    sys.stdout.flush()
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
