@@ -58,5 +58,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     name = args.pop(0) if args and args[0] in SUBCOMMANDS else None
     return run_command(_prog(name), lambda rest: _dispatch(name, rest), args)
 
+
 if __name__ == "__main__":
     raise SystemExit(main())
