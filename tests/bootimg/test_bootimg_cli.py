@@ -14,11 +14,17 @@ import pytest
 from bootimg_helpers import fsck_clean, make_tree, need_tools, read_tree
 
 from rpiboot.bootimg.reader import FatImage
-from rpiboot.cli.bootimg_cmd import main, parse_size_kib
+from rpiboot.cli.bootimg_cmd import parse_size_kib
+from rpiboot.cli.main import main as rpiboot_main
 from rpiboot.errors import UsageError
 
 TREE = {"config.txt": b"enable_uart=1\n", "start4.elf": b"\x7fELF" + bytes(100_000),
         "overlays": {"dwc2.dtbo": b"d" * 700, "Read Me.txt": b"hi"}}
+
+
+def main(argv: list[str]) -> int:
+    """``rpiboot bootimg ARGV``, in-process; the exit status."""
+    return rpiboot_main(["bootimg", *argv])
 
 
 @pytest.fixture

@@ -13,19 +13,16 @@ import argparse
 import json
 import os
 import re
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rpiboot.cli.common import run_command
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import UsageError
 
 if TYPE_CHECKING:
     from rpiboot.signing.signer import Signer
 
-PROG = "rpiboot bootimg"
+HELP = "build, inspect, extract and sign boot.img"
 JSON_SCHEMA = "rpiboot.bootimg/1"
 _SIZE = re.compile(r"^(\d+)\s*(k|kib|m|mib|g|gib)?$", re.IGNORECASE)
 _UNITS = {"": 1, "k": 1024, "kib": 1024, "m": 1 << 20, "mib": 1 << 20, "g": 1 << 30,
@@ -70,8 +67,9 @@ def _signer(args: argparse.Namespace) -> Signer | None:
                                public_key=args.public_key, exclusive=True)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description="Build, inspect, extract and sign boot.img FAT"
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """``create``, ``list``, ``info``, ``extract`` and ``sign``."""
+    parser = ArgumentParser(prog=prog, description="Build, inspect, extract and sign boot.img FAT"
                      " images (FAT12/16/32, pure Python, no root).")
     sub = parser.add_subparsers(dest="action", required=True, parser_class=ArgumentParser)
     create = sub.add_parser("create", help="build an image from a directory")
@@ -128,8 +126,8 @@ def _emit_json(kind: str, payload: dict[str, Any]) -> None:
                      indent=2))
 
 
-def _run(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Do what ``args.action`` asks."""
     if args.action == "create":
         return _create(args)
     if args.action == "sign":
@@ -270,7 +268,3 @@ def _extract(image: Any, args: argparse.Namespace) -> int:
         print(f"extracted {files} files and {len(written) - files} directories to {args.dest}")
     return 0
 
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point used by ``rpiboot bootimg``; returns the exit status."""
-    return run_command(PROG, _run, sys.argv[1:] if argv is None else argv)

@@ -13,15 +13,19 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from rpiboot.cli.toolchain import run_tool, write_output, write_stdout
+from rpiboot.cli.command import console_main
+from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError, UsageError
 
 PROG = "rpi-eeprom-config"
+HELP = "read, extract or modify the bootloader config (and files) of an EEPROM image"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Read, extract or modify the bootloader config (and files) of a "
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The reference tool's options."""
+    parser = ArgumentParser(
+        prog=prog, description="Read, extract or modify the bootloader config (and files) of a "
         "Raspberry Pi EEPROM image. Without a modification option the config is printed.")
     parser.add_argument("eeprom", nargs="?", help="EEPROM image (pieeprom*.bin)")
     parser.add_argument("-c", "--config", help="new bootconf.txt to store in the image")
@@ -93,8 +97,8 @@ def _extract(image, out: str | None) -> None:  # type: ignore[no-untyped-def]
         write_output(name, data)
 
 
-def run(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Print, extract or modify the image as the parsed options ask."""
     if args.edit or args.apply is not None:
         raise InputError("--edit/--apply must run on a Raspberry Pi 4 or Raspberry Pi 5 "
                          "(they update the live EEPROM); not supported by this tool",
@@ -128,7 +132,8 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_tool(PROG, run, argv)
+    """Console-script entry point; returns the exit status."""
+    return console_main(__name__, PROG, argv)
 
 
 if __name__ == "__main__":

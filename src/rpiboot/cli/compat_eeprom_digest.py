@@ -13,13 +13,15 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from rpiboot.cli.command import console_main
+from rpiboot.cli.output import write_output
 from rpiboot.cli.parsing import ArgumentParser
-from rpiboot.cli.toolchain import run_tool, write_output
 from rpiboot.errors import InputError, SigningError, UsageError
 
 PROG = "rpi-eeprom-digest"
-USAGE = f"""usage: {PROG} [-k RSA_KEY | -H HSM_WRAPPER] [-c SOC] -i IMAGE -o OUTPUT
-       {PROG} -k PUBLIC_KEY -i IMAGE -v SIGNATURE
+HELP = "write or verify the .sig file of an image (sha256, timestamp, RSA signature)"
+USAGE = """usage: {prog} [-k RSA_KEY | -H HSM_WRAPPER] [-c SOC] -i IMAGE -o OUTPUT
+       {prog} -k PUBLIC_KEY -i IMAGE -v SIGNATURE
 
 Write IMAGE's .sig file to OUTPUT: its SHA-256, a "ts:" line ($SOURCE_DATE_EPOCH when set)
 and, with -k PRIVATE_KEY.pem or -H HSM_WRAPPER, an RSA-2048 PKCS#1 v1.5 SHA-256 signature.
@@ -27,11 +29,14 @@ With -v, check SIGNATURE (a .sig file) against IMAGE and PUBLIC_KEY (public or p
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog=PROG, add_help=False, usage_hint=USAGE.splitlines()[0])
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The reference's one-letter options; ``-h`` is a plain flag (run prints USAGE)."""
+    usage = USAGE.format(prog=prog)
+    parser = ArgumentParser(prog=prog, add_help=False, usage_hint=usage.splitlines()[0])
     for flag in ("-k", "-H", "-i", "-o", "-v", "-c", "-p"):
         parser.add_argument(flag)
     parser.add_argument("-h", "--help", action="store_true")
+    parser.set_defaults(usage=usage)
     return parser
 
 
@@ -51,13 +56,13 @@ def _verify(args: argparse.Namespace, image: Path) -> int:
     return 0
 
 
-def run(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Write IMAGE's .sig, or verify one (``-v``); ``-h`` prints the usage text."""
     if args.help:
-        sys.stdout.write(USAGE)
+        sys.stdout.write(args.usage)
         return 0
     if args.i is None:
-        raise UsageError("missing -i IMAGE", hint=USAGE.splitlines()[0])
+        raise UsageError("missing -i IMAGE", hint=args.usage.splitlines()[0])
     image = Path(args.i)
     if not image.is_file():
         raise InputError(f'Source image "{image}" not found')
@@ -69,7 +74,7 @@ def run(argv: Sequence[str]) -> int:
     if args.v is not None:
         return _verify(args, image)
     if args.o is None:
-        raise UsageError("missing -o OUTPUT", hint=USAGE.splitlines()[0])
+        raise UsageError("missing -o OUTPUT", hint=args.usage.splitlines()[0])
     from rpiboot.signing import signer_from_options
     from rpiboot.signing.sigfile import make_sig
 
@@ -81,7 +86,8 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_tool(PROG, run, argv)
+    """Console-script entry point; returns the exit status."""
+    return console_main(__name__, PROG, argv)
 
 
 if __name__ == "__main__":

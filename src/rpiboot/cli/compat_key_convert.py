@@ -9,20 +9,28 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from rpiboot.cli.toolchain import run_tool, write_output, write_stdout
+from rpiboot.cli.command import console_main
+from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError
 
 PROG = "rpi-bootloader-key-convert"
+HELP = "convert an RSA-2048 key between PEM and the 264-byte pubkey.bin format"
 
 
-def run(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(prog=PROG, description="Convert an RSA-2048 key between "
-                                     "PEM and the bootloader's 264-byte pubkey.bin format.")
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """INPUT, ``--inform pem|bin`` and ``-o OUTPUT``, like the reference."""
+    parser = ArgumentParser(prog=prog, description="Convert an RSA-2048 key between "
+                            "PEM and the bootloader's 264-byte pubkey.bin format.")
     parser.add_argument("input", help="PEM key (public or private), or pubkey.bin with "
                         "--inform bin")
     parser.add_argument("-i", "--inform", default="pem", help="input format: pem or bin")
     parser.add_argument("-o", "--output", help="output file (default: stdout)")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Convert the key as the parsed options ask."""
     from rpiboot.signing import keys
 
     if args.inform == "pem":
@@ -43,7 +51,8 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_tool(PROG, run, argv)
+    """Console-script entry point; returns the exit status."""
+    return console_main(__name__, PROG, argv)
 
 
 if __name__ == "__main__":

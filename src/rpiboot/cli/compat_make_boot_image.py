@@ -14,11 +14,12 @@ import os
 import sys
 from collections.abc import Sequence
 
-from rpiboot.cli.common import run_command
+from rpiboot.cli.command import console_main
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import UsageError
 
 PROG = "rpi-make-boot-image"
+HELP = "create a FAT boot.img from a directory of boot files (no root needed)"
 EPILOG = """\
 environment:
   SECTOR_SIZE        sector size (mkfs.fat -S), default 512
@@ -33,8 +34,9 @@ examples:
 """
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = ArgumentParser(prog=PROG, description="Create a FAT boot.img from a directory of boot"
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The reference script's options (-d SOURCE_DIR -o OUTPUT -a 32|64 -b BOARD)."""
+    parser = ArgumentParser(prog=prog, description="Create a FAT boot.img from a directory of boot"
                      " files (no root needed).", epilog=EPILOG,
                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-d", dest="source", metavar="SOURCE_DIR",
@@ -47,14 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _run(argv: Sequence[str]) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Plan and write the image as the parsed options and the environment ask."""
     from rpiboot.bootimg.dropin import DropInSettings, plan_dropin
     from rpiboot.bootimg.layout import timestamp_from_env
     from rpiboot.bootimg.reference import LARGE_IMAGE_KIB
     from rpiboot.bootimg.writer import write_image
     from rpiboot.fsutil import atomic_output
 
-    args = build_parser().parse_args(argv)
     if not args.source or not args.output:
         raise UsageError("both -d SOURCE_DIR and -o OUTPUT are required",
                          hint=f"e.g. {PROG} -d bootfs/ -o boot.img")
@@ -78,7 +80,7 @@ def _run(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit status."""
-    return run_command(PROG, _run, sys.argv[1:] if argv is None else argv)
+    return console_main(__name__, PROG, argv)
 
 
 if __name__ == "__main__":

@@ -15,15 +15,19 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rpiboot.chips import BootcodeSignature, Chip, chip_for_prefix
-from rpiboot.cli.toolchain import run_tool, write_output, write_stdout
+from rpiboot.cli.command import console_main
+from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError, UsageError
 
 PROG = "rpi-sign-bootcode"
+HELP = "append a BCM2712 (or BCM2711) signature to a second-stage bootloader"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description="Append a BCM2712 (or BCM2711) "
-                                     "signature block to a second-stage bootloader.")
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The reference tool's options (plus rpi-eeprom master's ``-e``)."""
+    parser = ArgumentParser(prog=prog, description="Append a BCM2712 (or BCM2711) "
+                            "signature block to a second-stage bootloader.")
     parser.add_argument("-c", "--chip", type=int, required=True, help="2712 or 2711")
     parser.add_argument("-i", "--input", help="input file (default: base64 text on stdin)")
     parser.add_argument("-o", "--output", help="output file (default: base64 on stdout)")
@@ -106,8 +110,8 @@ def _chip(number: int) -> Chip:
     return chip
 
 
-def run(argv: Sequence[str]) -> int:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> int:
+    """Sign the input (or list the blocks of ``-e FILE``) as the parsed options ask."""
     chip = _chip(args.chip)
     if args.extract is not None:
         sys.stdout.write(_extract_text(args.extract))
@@ -124,7 +128,8 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_tool(PROG, run, argv)
+    """Console-script entry point; returns the exit status."""
+    return console_main(__name__, PROG, argv)
 
 
 if __name__ == "__main__":

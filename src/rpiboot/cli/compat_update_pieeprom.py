@@ -13,15 +13,24 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from rpiboot.cli.toolchain import run_tool
+from rpiboot.cli.command import console_main
+from rpiboot.cli.parsing import ArgumentParser
 
 PROG = "update-pieeprom"
+HELP = "build pieeprom.bin + pieeprom.sig in a recovery directory (optionally signed)"
+DESCRIPTION = ("Build pieeprom.bin + pieeprom.sig for rpiboot recovery from "
+               "pieeprom.original.bin and boot.conf (optionally signed for secure boot).")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog=PROG, description="Build pieeprom.bin + pieeprom.sig for rpiboot recovery from "
-        "pieeprom.original.bin and boot.conf (optionally signed for secure boot).")
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """The reference script's options (``-c -i -o -k -p -H -f -r``)."""
+    parser = ArgumentParser(prog=prog, description=DESCRIPTION)
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options to ``parser`` (also used by ``rpiboot recovery update-pieeprom``)."""
     parser.add_argument("-c", dest="config", default="boot.conf", help="bootloader config")
     parser.add_argument("-i", dest="source", default="pieeprom.original.bin",
                         help="source EEPROM image")
@@ -33,14 +42,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="countersign the 2712 firmware (bootcode.bin, bootsys)")
     parser.add_argument("-r", dest="sign_recovery", action="store_true",
                         help="with -f: also countersign recovery.bin into bootcode5.bin")
-    return parser
 
 
-def run(argv: Sequence[str]) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Build the image (and its .sig) as the parsed options ask."""
     from rpiboot.recovery.update import UpdateOptions, update_pieeprom
     from rpiboot.signing import signer_from_options
 
-    args = build_parser().parse_args(argv)
     sign_firmware = args.sign_firmware or os.environ.get("SIGN_FIRMWARE") == "1"
     if sign_firmware:
         print(f"SIGN_RECOVERY: {int(args.sign_recovery)}")
@@ -56,7 +64,8 @@ def run(argv: Sequence[str]) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run_tool(PROG, run, argv)
+    """Console-script entry point; returns the exit status."""
+    return console_main(__name__, PROG, argv)
 
 
 if __name__ == "__main__":

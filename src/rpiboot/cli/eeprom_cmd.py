@@ -5,18 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rpiboot.cli.toolchain import write_output, write_stdout
+from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError
 
-PROG = "rpiboot eeprom"
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from rpiboot.eeprom.image import EepromImage
+    from rpiboot.eeprom.info import ImageInfo
+
+HELP = "inspect and edit bootloader EEPROM images"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """``info``, ``config``, ``extract`` and ``edit``, each with its IMAGE."""
+    parser = ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     info = sub.add_parser("info", help="show layout, sections, config, key and signature state")
     info.add_argument("image", type=Path)
@@ -49,7 +55,7 @@ def _when(seconds: int | None) -> str:
     return f"{seconds} ({stamp})"
 
 
-def _print_info(info) -> None:  # type: ignore[no-untyped-def]
+def _print_info(info: ImageInfo) -> None:
     print(f"image:            {info.path}")
     print(f"size:             {info.size} bytes — {info.chip}")
     print(f"layout:           {info.layout}")
@@ -74,7 +80,7 @@ def _print_info(info) -> None:  # type: ignore[no-untyped-def]
         print(f"  {line}")
 
 
-def _edit(args: argparse.Namespace, image) -> None:  # type: ignore[no-untyped-def]
+def _edit(args: argparse.Namespace, image: EepromImage) -> None:
     from rpiboot.signing import signer_from_options
     from rpiboot.signing.keys import load_public_key, public_key_to_bin
     from rpiboot.signing.sigfile import make_sig
@@ -103,33 +109,41 @@ def _read(path: Path) -> bytes:
         raise InputError(f"{path}: cannot read: {err.strerror}") from None
 
 
-def main(argv: Sequence[str]) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Load the image and do what ``args.action`` asks."""
     from rpiboot.eeprom.image import EepromImage
 
-    args = build_parser().parse_args(argv)
     image = EepromImage.load(args.image)
     if args.action == "info":
-        from rpiboot.eeprom.info import describe
-
-        info = describe(image)
-        if args.json:
-            json.dump({"version": 1, **info.to_dict()}, sys.stdout, indent=2)
-            print()
-        else:
-            _print_info(info)
+        _info(image, args.json)
     elif args.action == "config":
         config = image.read_file("bootconf.txt")
         if config is None:
             raise InputError(f"{args.image}: the image has no bootconf.txt section")
         write_stdout(config) if args.out is None else write_output(args.out, config)
     elif args.action == "extract":
-        args.dir.mkdir(parents=True, exist_ok=True)
-        for name, data in image.extractable_files().items():
-            if "/" in name or name in ("", ".", ".."):
-                raise InputError(f"{args.image}: refusing to extract a file named {name!r}")
-            write_output(args.dir / name, data)
-            print(f"{args.dir / name}: {len(data)} bytes")
+        _extract(image, args)
     else:
         _edit(args, image)
         write_output(args.out, image.to_bytes())
     return 0
+
+
+def _info(image: EepromImage, as_json: bool) -> None:
+    from rpiboot.eeprom.info import describe
+
+    info = describe(image)
+    if as_json:
+        json.dump({"version": 1, **info.to_dict()}, sys.stdout, indent=2)
+        print()
+    else:
+        _print_info(info)
+
+
+def _extract(image: EepromImage, args: argparse.Namespace) -> None:
+    args.dir.mkdir(parents=True, exist_ok=True)
+    for name, data in image.extractable_files().items():
+        if "/" in name or name in ("", ".", ".."):
+            raise InputError(f"{args.image}: refusing to extract a file named {name!r}")
+        write_output(args.dir / name, data)
+        print(f"{args.dir / name}: {len(data)} bytes")

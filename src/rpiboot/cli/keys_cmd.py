@@ -5,17 +5,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-from rpiboot.cli.toolchain import write_output, write_stdout
+from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError
 
-PROG = "rpiboot keys"
+HELP = "generate and convert keys, OTP key hash"
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """``generate``, ``to-bin``, ``to-pem`` and ``hash``."""
+    parser = ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     gen = sub.add_parser("generate", help="new RSA-2048 private key (PEM, mode 0600)")
     gen.add_argument("out", type=Path)
@@ -34,10 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str]) -> int:
+def run(args: argparse.Namespace) -> int:
+    """Do what ``args.action`` asks."""
     from rpiboot.signing import keys
 
-    args = build_parser().parse_args(argv)
     if args.action == "generate":
         keys.generate_private_key(args.out, bits=args.bits, overwrite=args.force)
         print(f"{args.out}: RSA-2048 private key written (mode 0600). Keep it secret; "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from rpiboot.cli.command import invoke, load, run_command
+from rpiboot.cli.command import invoke, run_command
 
 # subcommand -> (module, one-line help).  The help is repeated here so that `rpiboot -h`
 # can list the subcommands without importing them.
@@ -34,29 +34,29 @@ def subcommand_help() -> str:
             "the flags below):\n" + "\n".join(lines))
 
 
-def _dispatch(argv: Sequence[str]) -> int:
-    argv = list(argv)
-    if argv and argv[0] in ("-V", "--version") and len(argv) == 1:
-        from rpiboot import __version__
+def _prog(name: str | None) -> str:
+    """The name a subcommand reports itself with (``rpiboot`` when it boots boards)."""
+    return "rpiboot" if name in (None, "boot") else f"rpiboot {name}"
 
-        print(f"rpiboot {__version__}")
-        return 0
-    if argv and argv[0] in SUBCOMMANDS:
-        name, argv = argv[0], argv[1:]
-        prog = f"rpiboot {name}" if name != "boot" else "rpiboot"
-    else:
-        name, prog = "boot", "rpiboot"
+
+def _dispatch(name: str | None, argv: Sequence[str]) -> int:
+    """Run subcommand ``name`` (None: no subcommand given, boot with the reference flags)."""
+    if name is None:
+        if list(argv) in (["-V"], ["--version"]):
+            from rpiboot import __version__
+
+            print(f"rpiboot {__version__}")
+            return 0
         if any(arg in ("-h", "--help") for arg in argv):
             print(subcommand_help() + "\n")
-    module = load(SUBCOMMANDS[name][0])
-    if not hasattr(module, "run"):  # TRANSITIONAL: toolchain modules not converted yet
-        return int(module.main(argv) or 0)  # type: ignore[attr-defined]
-    return invoke(module, prog, argv)
+    return invoke(SUBCOMMANDS[name or "boot"][0], _prog(name), argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Console-script entry point; returns the exit status."""
-    return run_command("rpiboot", _dispatch, sys.argv[1:] if argv is None else argv)
+    args = list(sys.argv[1:] if argv is None else argv)
+    name = args.pop(0) if args and args[0] in SUBCOMMANDS else None
+    return run_command(_prog(name), lambda rest: _dispatch(name, rest), args)
 
 
 if __name__ == "__main__":

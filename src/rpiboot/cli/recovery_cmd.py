@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
-PROG = "rpiboot recovery"
+from rpiboot.cli.parsing import ArgumentParser
+
+HELP = "prepare ready-to-serve recovery directories"
 BANNER = "!" * 78
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """``prepare OUT_DIR`` and ``update-pieeprom`` (the drop-in's options)."""
+    from rpiboot.cli import compat_update_pieeprom as update
     from rpiboot.recovery.prepare import FLOWS
 
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+    parser = ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     prep = sub.add_parser("prepare", help="build a directory to serve with `rpiboot -d DIR`")
     prep.add_argument("out_dir", type=Path)
@@ -42,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--uart", action="store_true", help="uart_2ndstage=1 (debug logs)")
     prep.add_argument("--eeprom-write-protect", action="store_true")
     prep.add_argument("--force", action="store_true", help="replace files in OUT_DIR")
+    update.add_arguments(sub.add_parser("update-pieeprom", help=update.HELP,
+                                        description=update.DESCRIPTION))
     return parser
 
 
@@ -74,11 +79,10 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: Sequence[str]) -> int:
-    argv = list(argv)
-    if argv and argv[0] == "update-pieeprom":
-        from rpiboot.cli.compat_update_pieeprom import run
+def run(args: argparse.Namespace) -> int:
+    """``prepare`` a recovery directory, or run ``update-pieeprom`` in the current one."""
+    if args.action == "update-pieeprom":
+        from rpiboot.cli.compat_update_pieeprom import run as update_pieeprom
 
-        return run(argv[1:])
-    args = build_parser().parse_args(argv)
+        return update_pieeprom(args)
     return _prepare(args)

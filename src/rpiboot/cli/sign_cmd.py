@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rpiboot.cli.toolchain import write_output
+from rpiboot.cli.output import write_output
+from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError, UsageError
 
 if TYPE_CHECKING:
     from rpiboot.signing.signer import Signer
 
-PROG = "rpiboot sign"
+HELP = "write/verify .sig files, countersign bootcode"
 
 
 def _add_key_options(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +27,9 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
                         "elsewhere (256 raw bytes or hex), verified before use")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog=PROG, description=__doc__)
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    """``file``, ``verify``, ``request``, ``bootcode`` and ``bootcode-info``."""
+    parser = ArgumentParser(prog=prog, description=__doc__)
     sub = parser.add_subparsers(dest="action", required=True)
     file_ = sub.add_parser("file", help="write FILE's .sig (sha256, ts, rsa2048 when signing)")
     file_.add_argument("file", type=Path)
@@ -135,16 +136,20 @@ def _bootcode_info(args: argparse.Namespace) -> None:
               f"key {row['key_hash']}")
 
 
-def main(argv: Sequence[str]) -> int:
+def _verify(args: argparse.Namespace) -> None:
     from rpiboot.signing.sigfile import verify_sig
 
-    args = build_parser().parse_args(argv)
+    sig = verify_sig(args.file, args.sig or args.file.with_suffix(".sig"), key=args.key)
+    print(f"{args.file}: OK (sha256{' and rsa2048 signature' if args.key else ''} match; "
+          f"ts {sig.ts})")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Do what ``args.action`` asks."""
     if args.action == "file":
         _sign_file(args)
     elif args.action == "verify":
-        sig = verify_sig(args.file, args.sig or args.file.with_suffix(".sig"), key=args.key)
-        print(f"{args.file}: OK (sha256{' and rsa2048 signature' if args.key else ''} match; "
-              f"ts {sig.ts})")
+        _verify(args)
     elif args.action == "request":
         _request(args)
     elif args.action == "bootcode":

@@ -1,25 +1,11 @@
-"""Helpers shared by the secure-boot toolchain commands (drop-ins and subcommands)."""
+"""Where command output goes: files (atomically, unless a device or FIFO) and stdout bytes."""
 
 from __future__ import annotations
 
 import os
 import stat
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from rpiboot.cli.common import run_command
-
-
-def run_tool(prog: str, func: Callable[[Sequence[str]], int | None],
-             argv: Sequence[str] | None) -> int:
-    """run_command, plus argparse's SystemExit turned into a return value (for in-process use)."""
-    try:
-        return run_command(prog, func, sys.argv[1:] if argv is None else list(argv))
-    except SystemExit as exc:
-        if exc.code is None:
-            return 0
-        return exc.code if isinstance(exc.code, int) else 2
 
 
 def write_output(path: str | os.PathLike[str], data: bytes) -> None:
@@ -39,6 +25,7 @@ def write_output(path: str | os.PathLike[str], data: bytes) -> None:
 
 
 def write_stdout(data: bytes) -> None:
+    """Write raw bytes to stdout, after whatever text was printed before them."""
     sys.stdout.flush()
     sys.stdout.buffer.write(data)
     sys.stdout.buffer.flush()
