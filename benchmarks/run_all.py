@@ -13,6 +13,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SCRIPTS = {
     "core": "bench_core.py",  # CLI + umockdev bench: host-added time, 8 boards, idle CPU, ...
+    "startup": "bench_startup.py",  # process start -> first USB request, on the bench
     "engine": "bench_engine.py",  # in-process engine: throughput, RSS, detection latency
     "signing": "bench_signing.py",  # sign/verify 64 MiB vs sha256sum
     "bootimg": "bench_bootimg.py",  # build/list/extract a 40 MB boot.img
