@@ -82,6 +82,17 @@ def test_unresponsive_rom_reports_cable_hint(boot) -> None:
     assert "boot message" in str(error) and "cable" in (error.hint or "")
 
 
+def test_a_silent_rom_status_fails_within_the_stage_timeout(boot) -> None:
+    """The ROM took the bootcode but never answers its status: the status read is cut to
+    what is left of the stage (not libusb's 20 s default)."""
+    run = boot(_board(None, status_delay=5000), stage_timeout=0.5)
+    assert run.result.exit_code == ExitCode.TIMEOUT
+    error = str(run.result.failed[0][1])
+    assert "read 4 bytes" in error
+    waited = float(error.rsplit("after ", 1)[1].split(" s")[0])
+    assert waited <= 0.5
+
+
 def test_board_that_never_reenumerates_times_out(boot) -> None:
     run = boot(_board(None), stage_timeout=0.3)
     assert run.result.exit_code == ExitCode.TIMEOUT

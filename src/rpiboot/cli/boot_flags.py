@@ -47,9 +47,16 @@ class BootArgumentParser(ArgumentParser):
     def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
                          namespace: argparse.Namespace | None = None
                          ) -> tuple[argparse.Namespace, list[str]]:
-        argv = rewrite_port_flags(sys.argv[1:] if args is None else args)
-        parsed, rest = super().parse_known_args(argv, namespace)
-        check_args(parsed)
+        argv = list(sys.argv[1:] if args is None else args)
+        try:
+            parsed, rest = super().parse_known_args(rewrite_port_flags(argv), namespace)
+            check_args(parsed)
+        except UsageError as err:
+            if "--json" in argv:  # the run's one error event, even for bad flags
+                from rpiboot.cli.render import print_json_error
+
+                print_json_error(err)
+            raise
         return parsed, rest
 
 

@@ -16,6 +16,8 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run t
 if TYPE_CHECKING:
     from typing import IO, Any
 
+    from rpiboot.errors import RpibootError
+
     from rich.progress import Progress, TaskID
 
 
@@ -179,6 +181,13 @@ class HumanRenderer:
         if event.hint:
             for hint_line in event.hint.splitlines():
                 self.line(f"  {hint_line}", always=True)
+
+
+def print_json_error(err: RpibootError, out: IO[str] | None = None) -> None:
+    """``--json``: a failure outside any board's boot (bad flags, an unusable -j folder, no
+    libusb) as the one ``error`` event the run ends with, ``exit_code`` = the exit status."""
+    event = ev.ServeFailed(None, error=err.message, hint=err.hint, exit_code=int(err.exit_code))
+    JsonRenderer(out)(event)
 
 
 def make_renderer(*, json_mode: bool, quiet: bool, verbose: int,

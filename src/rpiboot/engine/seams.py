@@ -28,6 +28,10 @@ class BoardConnection(Link, Protocol):
     def open(self) -> None:
         """Configure the device and claim its vendor interface."""
 
+    def set_deadline(self, deadline: float | None, *, stage_timeout: float | None = None
+                     ) -> None:
+        """No transfer may wait past ``deadline`` (monotonic seconds) from now on."""
+
     def close(self) -> None:
         """Release and dispose everything; safe to call twice or after the device left."""
 

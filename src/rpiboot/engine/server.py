@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 from rpiboot.engine.loop import HOTPLUG_SAFETY_POLL_S, ServeLoop
 from rpiboot.errors import InputError, InternalError, RpibootError
-from rpiboot.events import Event, ServeFailed
+from rpiboot.events import BoardFailed, Event, ServeFailed, TransferProgress
 from rpiboot.options import BootOptions, ServeResult
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
@@ -87,6 +87,7 @@ class Server:
         self._subscribers: list[queue.SimpleQueue[object]] = []
         self._thread: threading.Thread | None = None
         self._result: ServeResult | None = None
+        self._last_error_code: int | None = None  # of the last event, if it was an error
         self.interrupted = False
 
     # ------------------------------------------------------------------ life cycle
@@ -169,6 +170,10 @@ class Server:
                 self._subscribers.remove(inbox)
 
     def _emit(self, event: Event) -> None:
+        if isinstance(event, (BoardFailed, ServeFailed)):
+            self._last_error_code = event.exit_code
+        elif not isinstance(event, TransferProgress):
+            self._last_error_code = None
         if self._on_event is not None:
             self._on_event(event)
         with self._lock:
@@ -190,15 +195,33 @@ class Server:
                 "report it.")
         finally:
             result.interrupted = self.interrupted
-            if result.error is not None:
-                err = result.error
-                self._emit(ServeFailed(None, error=str(err), hint=err.hint,
-                                       exit_code=int(err.exit_code)))
+            self._emit_final_error(result)
             self._result = result
             with self._lock:
                 self._done.set()
                 for inbox in self._subscribers:
                     inbox.put(_END)
+
+    def _emit_final_error(self, result: ServeResult) -> None:
+        """Every failed run ends with one ``error`` event whose ``exit_code`` is the run's
+        (what ``rpiboot`` exits with): the run's own failure, Ctrl-C (130), or a summary
+        when the last board error carries another code (several boards failed)."""
+        if result.error is not None:
+            err = result.error
+            self._emit(ServeFailed(None, error=str(err), hint=err.hint,
+                                   exit_code=int(err.exit_code)))
+        code = int(result.exit_code)
+        if code == 0 or self._last_error_code == code:
+            return
+        if result.interrupted:
+            text = "interrupted (Ctrl-C or SIGTERM)"
+            hint = "The boards being served were told to stop and closed their devices."
+        else:
+            failed = result.failed
+            text = (f"{len(failed)} of {len(result.boards)} board(s) failed; first: "
+                    f"{failed[0][1]}" if failed else "the run failed")
+            hint = "See each board's error event above."
+        self._emit(ServeFailed(None, error=text, hint=hint, exit_code=code))
 
     def _serve(self, result: ServeResult) -> ServeResult:
         self._preflight()

@@ -169,6 +169,9 @@ class BoardSession(threading.Thread):
         with self._claimed(info) as link:
             if link is None:
                 return False
+            # the whole ROM stage (boot message, bootcode, status) within the stage timeout
+            stage_end = min(time.monotonic() + self.options.stage_timeout, self.deadline)
+            link.set_deadline(stage_end, stage_timeout=self.options.stage_timeout)
             run_rom_stage(link, chip, bootcode, signature=signature, board=self.board,
                           emit=self.emit, stop=self.stop, status_wait=self.options.status_wait)
         return True
@@ -213,6 +216,7 @@ class BoardSession(threading.Thread):
         with self._claimed(info) as link:
             if link is None:
                 return "skipped"
+            link.set_deadline(self.deadline, stage_timeout=self.options.boot_timeout)
             server = FileServer(link, resolver, board=self.board, emit=self.emit,
                                 on_metadata=collector.add if collector is not None else None,
                                 idle_timeout=self.options.stage_timeout,

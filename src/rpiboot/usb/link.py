@@ -6,6 +6,7 @@ import array
 import errno
 import logging
 import sys
+import time
 from collections.abc import Iterable
 
 from rpiboot.errors import BootError, DeviceGone, PermissionDenied, RpibootError, TimeoutExpired
@@ -107,6 +108,29 @@ class BoardLink:
         self.out_endpoint = 0x01
         self._claimed = False
         self.serial: str | None = None
+        self.deadline: float | None = None  # monotonic end of the current stage
+        self.stage_timeout: float | None = None  # its length, for messages
+
+    def set_deadline(self, deadline: float | None, *, stage_timeout: float | None = None
+                     ) -> None:
+        """Bound every transfer from now on: none may wait past ``deadline`` (monotonic
+        seconds; None: each transfer's own default limit only)."""
+        self.deadline = deadline
+        self.stage_timeout = stage_timeout
+
+    def _limit(self, default_s: float, what: str) -> float:
+        """The timeout for one transfer: its default, cut to what is left of the stage;
+        TimeoutExpired when nothing is left."""
+        if self.deadline is None:
+            return default_s
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            took = f" of {self.stage_timeout:g} s" if self.stage_timeout else ""
+            raise TimeoutExpired(
+                f"{self.where}: {what}: the stage's time limit{took} ran out",
+                hint="The board stopped answering: check the cable, the USB port/hub and "
+                "the board's power supply (--timeout sets the limit).")
+        return min(default_s, left)
 
     @property
     def where(self) -> str:
@@ -208,12 +232,12 @@ class BoardLink:
         import usb.core
 
         w_value, w_index = split_length(length)
+        limit = self._limit(CONTROL_TIMEOUT_S, what)
         try:
             self.device.ctrl_transfer(VENDOR_OUT, 0, w_value, w_index, None,
-                                      int(CONTROL_TIMEOUT_S * 1000))
+                                      max(1, int(limit * 1000)))
         except usb.core.USBError as exc:
-            raise translate_usb_error(exc, f"{self.where}: {what}",
-                                      timeout_s=CONTROL_TIMEOUT_S) from exc
+            raise translate_usb_error(exc, f"{self.where}: {what}", timeout_s=limit) from exc
 
     def write_header(self, length: int) -> None:
         """The WRITE control request announcing ``length`` bulk bytes."""
@@ -246,11 +270,11 @@ class BoardLink:
         if len(chunk) > MAX_BULK_CHUNK:
             raise ValueError("bulk chunks are at most 16 KiB")
         buf = chunk if isinstance(chunk, array.array) else array.array("B", chunk)
+        limit = self._limit(BULK_TIMEOUT_S, "bulk write")
         try:
-            written = self.device.write(self.out_endpoint, buf, int(BULK_TIMEOUT_S * 1000))
+            written = self.device.write(self.out_endpoint, buf, max(1, int(limit * 1000)))
         except usb.core.USBError as exc:
-            raise translate_usb_error(exc, f"{self.where}: bulk write",
-                                      timeout_s=BULK_TIMEOUT_S) from exc
+            raise translate_usb_error(exc, f"{self.where}: bulk write", timeout_s=limit) from exc
         if written != len(buf):
             raise DeviceGone(f"{self.where}: bulk write took {written} of {len(buf)} bytes",
                              hint="The board stopped receiving; check the cable and power.")
@@ -259,7 +283,8 @@ class BoardLink:
         """READ(n): vendor control IN carrying the length in wValue/wIndex."""
         import usb.core
 
-        limit = self.read_timeout if timeout is None else timeout
+        limit = self._limit(self.read_timeout if timeout is None else timeout,
+                            f"read {length} bytes")
         w_value, w_index = split_length(length)
         buf = array.array("B", bytes(length))
         try:
