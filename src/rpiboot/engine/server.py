@@ -118,10 +118,10 @@ class Server:
     def run(self) -> ServeResult:
         """Start, then wait for the result in the calling thread.  Ctrl-C stops the boards
         cleanly (each closes its device) and gives a result with ``interrupted`` set."""
-        self.start()
         try:
+            self.start()
             result = self.wait()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # also right after start(): the stop must still happen
             return self._interrupt()
         assert result is not None
         return result
@@ -256,6 +256,11 @@ class Server:
         """Ctrl-C: stop, give the boards a moment to close their devices, mark the result."""
         self.interrupted = True
         self.stop()
+        if self._thread is None or not self._thread.ident:  # interrupted before it started
+            result = ServeResult(interrupted=True)
+            self._emit_final_error(result)
+            self._result = result
+            return result
         self._done.wait(STOP_GRACE_S)
         result = self._result or ServeResult()
         result.interrupted = True
