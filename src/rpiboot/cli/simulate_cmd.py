@@ -120,9 +120,11 @@ def _print_board_verdict(bus: object, problems: list[str], boot_dir: Path) -> No
         requests = len(bus.transcript.events("message"))
         print(f"rpiboot: simulated board check: {requests} requests, every answer as "
               "expected", file=sys.stderr)
+    hints: set[str] = set()
     for board in bus.boards:
         for failure in board.failures():
             print(f"rpiboot: the simulated board {board.id} needs {failure.missing}: "
                   f"put it in {boot_dir}", file=sys.stderr)
-            if failure.hint:
+            if failure.hint and failure.hint not in hints:
+                hints.add(failure.hint)
                 print(f"  {failure.hint}", file=sys.stderr)

@@ -121,8 +121,8 @@ _CM5 = {
             "steps": [_msg64_member(m) for m in _MSG64_MEMBERS[1:]] + [
                 _needed("config.txt", "without boot_ramdisk=1 the bootloader does not load "
                         "boot.img", hint="mass-storage-gadget64's config.txt has it."),
-                _needed("boot.img", "it holds the gadget's Linux kernel and initramfs: no USB "
-                        "disk appears", hint=_GADGET_HINT),
+                _needed("boot.img", "the gadget's Linux kernel and initramfs are in it, so no "
+                        "USB disk appears", hint=_GADGET_HINT),
                 {"op": "done"}],
             "after": {"action": "reappear", "delay": 0.3, "gap": 0.8, "vid": "0525",
                       "pid": "a4a5", "product": "Mass Storage Gadget", "serial": "6e1c0f2a"},
