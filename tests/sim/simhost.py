@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import struct
 import time
 
@@ -56,6 +57,16 @@ def rom_stage(dev, bootcode: bytes, signature: bytes = bytes(20)) -> int:
     return status
 
 
+def ack_done(dev, ep: int) -> None:
+    """Acknowledge Done; the board may already have left to boot its next stage (the
+    acknowledgement is optional), so a vanished device is not an error here."""
+    try:
+        write(dev, b"", ep)
+    except usb.core.USBError as err:
+        if err.errno != errno.ENODEV:
+            raise
+
+
 def file_server(dev, files: dict[str, bytes], timeout: int = 2000) -> list[tuple[int, str]]:
     """Serve ``files`` until Done; return the (command, name) messages seen."""
     iface, ep = out_endpoint(dev)
@@ -68,7 +79,7 @@ def file_server(dev, files: dict[str, bytes], timeout: int = 2000) -> list[tuple
             name = msg[4:].split(b"\0", 1)[0].decode("latin-1")
             seen.append((command, name))
             if command == 2 or not name:
-                write(dev, b"", ep)
+                ack_done(dev, ep)
                 return seen
             if name.startswith("*"):
                 write(dev, b"", ep)

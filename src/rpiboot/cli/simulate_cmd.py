@@ -91,8 +91,8 @@ def _boot_simulated(scenario: object, args: argparse.Namespace) -> int:
     bus.wait_boards_finished(timeout=5.0 * bus.time_scale + 2.0)
     bus.close()
     problems = bus.problems()
-    if chatty:
-        _print_board_verdict(bus, problems)
+    if chatty or problems:
+        _print_board_verdict(bus, problems, Path(args.boot_dir))
     return code if code or not problems else int(ExitCode.FAILED)
 
 
@@ -105,7 +105,7 @@ def _stop_when_boards_done(bus: object, stop: threading.Event) -> None:
     stop.set()
 
 
-def _print_board_verdict(bus: object, problems: list[str]) -> None:
+def _print_board_verdict(bus: object, problems: list[str], boot_dir: Path) -> None:
     from rpiboot.sim import VirtualBus
 
     assert isinstance(bus, VirtualBus)
@@ -120,3 +120,11 @@ def _print_board_verdict(bus: object, problems: list[str]) -> None:
         requests = len(bus.transcript.events("message"))
         print(f"rpiboot: simulated board check: {requests} requests, every answer as "
               "expected", file=sys.stderr)
+    hints: set[str] = set()
+    for board in bus.boards:
+        for failure in board.failures():
+            print(f"rpiboot: the simulated board {board.id} needs {failure.missing}: "
+                  f"put it in {boot_dir}", file=sys.stderr)
+            if failure.hint and failure.hint not in hints:
+                hints.add(failure.hint)
+                print(f"  {failure.hint}", file=sys.stderr)

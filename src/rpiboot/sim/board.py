@@ -5,7 +5,11 @@ A board is described by a bench-format device spec (a dict, see docs/simulator.m
     {"id": "cm4", "port": "1-1", "attach_at": 0, "role": "target",
      "rom": {"pid": "2711", "serial_index": 3, "serial": "af04b2da", "status": 0, ...},
      "second_stage": {"serial_index": 4, "serial": "b29d2da0", "steps": [...],
-                      "after": {"action": "disappear", "delay": 0.5}}}
+                      "after": {"action": "disappear", "delay": 0.5},
+                      "on_failure": {"action": "disappear", "delay": 0.3}}}
+
+A step marked ``"required"`` that the host answers with size 0 fails the board
+(:mod:`rpiboot.sim.requirements`): a ``board_failed`` event, a problem, then ``on_failure``.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rpiboot.sim.fileserver import FileServerDevice, Step
+from rpiboot.sim.requirements import BoardFailure, RequiredFiles, failure_behaviour
 from rpiboot.sim.rom import ABSENT, ANYTHING, Expected, RomDevice
 from rpiboot.sim.usbmodel import ConfigDesc, DeviceDesc, SimDevice, bulk_interface
 
@@ -100,6 +105,8 @@ class Board:
         second = spec.get("second_stage")
         self.after: Mapping[str, Any] = (second or {}).get(
             "after", {"action": "disappear", "delay": 0.5})
+        self.on_failure = failure_behaviour(second or {}, f"board {self.id}")
+        self.failure: BoardFailure | None = None
         self.fs = self._make_fs(second, content) if second else None
         self.next_device = (gadget_device(self.id, bus, self.after)
                             if self.after.get("action") == "reappear" else None)
@@ -136,6 +143,7 @@ class Board:
             serial=str(second.get("serial", "b29d2da0")),
             two_interfaces=bool(second.get("two_interfaces", False)),
             time_scale=self.bus.time_scale, on_done=self._done, on_unplug=self._unplugged,
+            required=RequiredFiles(second.get("steps", [])), on_failed=self._failed,
         )
 
     # life cycle -----------------------------------------------------------------------
@@ -147,8 +155,31 @@ class Board:
             self.bus.scheduler.after(at, self.bus.attach, self.rom, self.port)
 
     def _finish(self, state: str) -> None:
+        if self.failure is not None and not state.startswith("failed"):
+            state = f"failed ({self.failure.reason}), then {state}"
         self.final_state = state
         self.finished.set()
+
+    def _failed(self, failure: BoardFailure) -> None:
+        """A required file was missing: log it, then behave as ``on_failure`` says."""
+        assert self.fs is not None
+        action, delay = self.on_failure
+        self.failure = self.failure or failure
+        self.fs.log("board_failed", reason=failure.reason, needs=list(failure.needs),
+                    step=failure.step, action=action, **({"hint": failure.hint}
+                                                         if failure.hint else {}))
+        if action == "continue":
+            return
+        self.fs.stop_script()
+        if action == "stay":
+            self._finish(f"failed ({failure.reason}); stays attached, silent")
+        else:
+            self.bus.scheduler.after(delay, self._detach_failed, failure)
+
+    def _detach_failed(self, failure: BoardFailure) -> None:
+        assert self.fs is not None
+        self.bus.detach(self.fs, "board failed")
+        self._finish(f"failed ({failure.reason}); left the bus")
 
     def _status_read(self, status: int) -> None:
         detach_delay = float(self.rom_spec.get("detach_delay", 0.2))
@@ -208,7 +239,12 @@ class Board:
             for i, result in enumerate(self.fs.results):
                 found += [f"{self.id}: step {i} {result.op} {result.name!r}: {p}"
                           for p in result.problems]
+            found += [f"{self.id}: board failed: {f.reason}" for f in self.fs.failures]
         return found
+
+    def failures(self) -> list[BoardFailure]:
+        """The required files this board did not get (empty: it had what it needed)."""
+        return list(self.fs.failures) if self.fs is not None else []
 
     def unexecuted_steps(self) -> list[int]:
         return [i for i, r in enumerate(self.fs.results) if not r.executed] if self.fs else []

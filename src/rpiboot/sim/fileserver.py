@@ -2,6 +2,8 @@
 
 Step vocabulary (the same as the bench scenarios): fetch, get_file_size, read_file, meta,
 delay, disconnect, raw, done; fetch/read_file may carry ``disconnect_after_bytes``.
+Steps marked ``required`` (see :mod:`rpiboot.sim.requirements`) make the board fail when the
+host answers size 0 for them.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from rpiboot.sim.requirements import BoardFailure, RequiredFiles
 from rpiboot.sim.rom import ABSENT, PRODUCT_STRINGS, ByteSink, Expected
 from rpiboot.sim.transcript import Transcript
 from rpiboot.sim.usbmodel import DeviceDesc, Gone, Nak, Setup, SimDevice, Stall, boot_config
@@ -53,11 +56,14 @@ def name_fields(name: bytes) -> dict[str, str]:
 
 
 class FileServerDevice(SimDevice):
-    """Second-stage file-server client.  ``on_done()`` after Done, ``on_unplug(reason)``."""
+    """Second-stage file-server client.  ``on_done()`` after Done, ``on_unplug(reason)``,
+    ``on_failed(failure)`` when a required file was answered with size 0."""
 
     def __init__(self, board_id: str, transcript: Transcript, steps: list[Step], *, pid: int,
                  serial_index: int, serial: str, two_interfaces: bool, time_scale: float,
-                 on_done: Callable[[], None], on_unplug: Callable[[str], None]) -> None:
+                 on_done: Callable[[], None], on_unplug: Callable[[str], None],
+                 required: RequiredFiles | None = None,
+                 on_failed: Callable[[BoardFailure], None] | None = None) -> None:
         strings = {1: "Broadcom", 2: PRODUCT_STRINGS.get(pid, f"BCM{pid:04x} Boot"),
                    serial_index: serial}
         super().__init__(board_id, "fs", DeviceDesc(0x0A5C, pid, iSerialNumber=serial_index),
@@ -73,6 +79,9 @@ class FileServerDevice(SimDevice):
         self.sink: ByteSink | None = None
         self.delay_until: float | None = None
         self.vanishing = False
+        self.required = required
+        self.on_failed = on_failed
+        self.failures: list[BoardFailure] = []
 
     @staticmethod
     def _expand(steps: list[Step]) -> list[tuple[str, int]]:
@@ -98,6 +107,18 @@ class FileServerDevice(SimDevice):
     def _ok(self, i: int) -> None:
         if self.results[i].ok is None:
             self.results[i].ok = True
+
+    def _answered(self, i: int, size: int) -> None:
+        """The host's answer to a file request: a required file answered 0 fails the board."""
+        failure = self.required.answered(i, size) if self.required else None
+        if failure is not None:
+            self.failures.append(failure)
+            if self.on_failed is not None:
+                self.on_failed(failure)
+
+    def stop_script(self) -> None:
+        """Ask for nothing more: every later message read NAKs (the board gave up)."""
+        self.actions.clear()
 
     def _vanish(self, reason: str) -> None:
         self.vanishing = True
@@ -225,6 +246,8 @@ class FileServerDevice(SimDevice):
             self._problem(i, f"size answer {length}, expected {want}")
         elif kind == "meta" or step.op == "get_file_size":
             self._ok(i)
+        if kind == "size":
+            self._answered(i, length)
 
     def handle_bulk_out(self, endpoint: int, data: memoryview) -> int:
         if endpoint != self.out_endpoint:
@@ -265,6 +288,8 @@ class FileServerDevice(SimDevice):
             self._ok(i)
         else:
             self._problem(i, problem)
+        if step.op == "read_file":
+            self._answered(i, size)
 
     def _partial_file(self, i: int, sink: ByteSink) -> None:
         expect = self.steps[i].expect

@@ -64,7 +64,8 @@ class Simulation:
         return self.scenario.bus.wait_boards_finished(timeout)
 
     def problems(self) -> list[str]:
-        """What the boards found wrong in what the host did (empty: all as expected)."""
+        """What the boards found wrong in what the host did, and board failures such as
+        "cm4: board failed: start4.elf not found: ..." (empty: all as expected)."""
         return self.scenario.bus.problems()
 
 
@@ -75,11 +76,13 @@ def simulate(board: str | Mapping[str, Any] = "cm4", *, workdir: Path | None = N
     """Plug in a simulated board for the duration of the ``with`` block.
 
     ``board``: a preset name (``rpiboot simulate --list``: cm4, cm5, cm3, pi-zero, recovery,
-    ...) or a bench-format scenario dict (docs/simulator.md) with any number of boards.
+    recovery5, cm4-secure) or a bench-format scenario dict (docs/simulator.md) with any
+    number of boards.
     ``workdir``: where the boot directory is generated (default: a temporary folder,
     removed afterwards).  ``speed``: how many times faster than real boards their own
     delays run.  ``boot_dir``: serve your own directory (the board then accepts whatever
-    it is sent).
+    content it is sent, but still fails without a file its flow needs: see
+    :meth:`Simulation.problems`).
     """
     if isinstance(board, str) and board not in PRESETS:
         raise ValueError(f"unknown simulated board {board!r}; choose one of: "

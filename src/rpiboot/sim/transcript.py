@@ -17,7 +17,7 @@ Event = dict[str, Any]
 SEMANTIC_EVENTS = frozenset({
     "attach", "detach", "claim_interface", "boot_message", "bootcode", "status_read",
     "message", "reply_size", "reply_file", "reply_file_partial", "done_ack", "unplug",
-    "protocol_error", "unexpected_access", "delay",
+    "protocol_error", "unexpected_access", "delay", "board_failed",
 })
 
 
