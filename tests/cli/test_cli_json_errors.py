@@ -61,3 +61,9 @@ def test_ctrl_c_ends_with_an_interrupted_event(tmp_path: Path) -> None:
     assert proc.returncode == ExitCode.INTERRUPTED
     last = _assert_ends_with_error(proc.returncode, [json.loads(x) for x in out.splitlines()])
     assert "interrupted" in str(last["error"])
+
+
+def test_an_unknown_simulated_board() -> None:
+    code, events = _run("simulate", "cm9", "--json")
+    assert code == ExitCode.USAGE
+    assert "cm9" in str(_assert_ends_with_error(code, events)["error"])

@@ -10,7 +10,6 @@ import argparse
 import sys
 
 from rpiboot.cli.boot_flags import build_options, build_parser, configure_logging
-from rpiboot.errors import RpibootError
 
 HELP = "boot boards over USB (the default when no subcommand)"
 
@@ -19,14 +18,10 @@ __all__ = ["HELP", "build_parser", "run"]
 
 def run(args: argparse.Namespace) -> int:
     """Boot boards as the parsed flags ask (or a simulated one with ``--simulate``)."""
-    try:
-        return _run(args)
-    except RpibootError as err:  # not a board's failure: --json still ends with its event
-        if args.json_mode:
-            from rpiboot.cli.render import print_json_error
+    from rpiboot.cli.serving import json_errors
 
-            print_json_error(err)
-        raise
+    with json_errors(args):
+        return _run(args)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -16,9 +16,9 @@ TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run t
 if TYPE_CHECKING:
     from typing import IO, Any
 
-    from rpiboot.errors import RpibootError
-
     from rich.progress import Progress, TaskID
+
+    from rpiboot.errors import RpibootError
 
 
 def human_size(size: int) -> str:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import signal
 import sys
 import threading
+from collections.abc import Iterator
+
+from rpiboot.errors import RpibootError
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 
@@ -13,6 +17,20 @@ if TYPE_CHECKING:
     from typing import Any
 
     from rpiboot.options import BootOptions
+
+
+@contextlib.contextmanager
+def json_errors(args: argparse.Namespace) -> Iterator[None]:
+    """With ``--json``, a failure outside any board's boot (an unusable -j folder, no
+    libusb, an unknown simulated board) still ends the output with its ``error`` event."""
+    try:
+        yield
+    except RpibootError as err:
+        if args.json_mode:
+            from rpiboot.cli.render import print_json_error
+
+            print_json_error(err)
+        raise
 
 
 def run_boot(options: BootOptions, backend: Any, args: argparse.Namespace, *,

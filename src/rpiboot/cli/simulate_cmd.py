@@ -34,10 +34,13 @@ def run(args: argparse.Namespace) -> int:
         for name, spec in PRESETS.items():
             print(f"{name:10} {spec['description']}")
         return 0
-    if not args.simulate:
-        raise UsageError("which board? " + ", ".join(PRESETS),
-                         hint="e.g. 'rpiboot simulate cm4'; 'rpiboot simulate --list'.")
-    return run_simulation(args.simulate, args)
+    from rpiboot.cli.serving import json_errors
+
+    with json_errors(args):
+        if not args.simulate:
+            raise UsageError("which board? " + ", ".join(PRESETS),
+                             hint="e.g. 'rpiboot simulate cm4'; 'rpiboot simulate --list'.")
+        return run_simulation(args.simulate, args)
 
 
 def main(argv: Sequence[str]) -> int:
