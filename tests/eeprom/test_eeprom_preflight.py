@@ -320,3 +320,33 @@ def test_nothing_is_touched_in_an_existing_directory_on_refusal(fw: Firmware,
     with pytest.raises(InputError):
         prepare_recovery_dir(opts)
     assert tree(out) == before
+
+
+@pytest.mark.parametrize("cause", ["config too large", "other chip", "flipped bootsys",
+                                   "board locked to another key"])
+def test_no_signature_is_made_before_every_check_passed(fw: Firmware, eeprom_inputs: Path,
+                                                        tmp_path: Path, cause: str) -> None:
+    """An HSM wrapper that records each call: a refused run never called it."""
+    calls = tmp_path / "calls.log"
+    wrapper = tmp_path / "hsm"
+    wrapper.write_text(f'#!/bin/sh\necho "$3" >> {calls}\nopenssl dgst -sha256 -hex -sign '
+                       f"{fw.private_pem} \"$3\" | awk '{{print $2}}'\n")
+    wrapper.chmod(0o755)
+    opts = prepare_options(fw, "secure-boot-recovery5", tmp_path / "out",
+                           countersign_recovery=True)
+    opts.signer = signer_from_options(hsm_wrapper=str(wrapper), public_key=fw.public_pem)
+    if cause == "config too large":
+        opts.boot_conf = eeprom_inputs / "bootconf-4077.txt"
+    elif cause == "other chip":
+        opts.recovery_bin = fw.recovery("2711")
+    elif cause == "flipped bootsys":
+        opts.image = flipped(fw.image("2712"), BOOTSYS_BYTE, tmp_path / "flipped.bin")
+    else:
+        opts.board = load_board_metadata(metadata(tmp_path, "2" * 64))
+    with pytest.raises(RpibootError):
+        prepare_recovery_dir(opts)
+    assert not calls.exists() and not (tmp_path / "out").exists()
+    if cause == "flipped bootsys":  # the same run, forced: now the wrapper signs
+        opts.force = True
+        prepare_recovery_dir(opts)
+        assert len(calls.read_text().splitlines()) == 4  # recovery, bootcode, bootsys, config

@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from rpiboot.eeprom.image import EepromImage
     from rpiboot.signing.bootcode import BootcodeFormat
 
+MIN_SECURE_BOOT_TIMESTAMP = 1632136573  # 2021-09-20: first bootloader supporting secure boot
 # config.txt options recovery.bin acts on by writing the chip's OTP memory: irreversible
 OTP_OPTIONS = ("program_pubkey", "program_jtag_lock", "revoke_devkey", "program_rpiboot_gpio")
+SIGNED_SIG_SIZE = 65 + 16 + 522  # sha256 line, "ts: " line (11 digits), rsa2048 line
 FORCE_HINT = ("Only if you are sure: --force (force=True) uses it anyway, with a warning "
               "that says what was overridden.")
 _FORMAT_TEXT = {
@@ -133,6 +135,19 @@ def check_image(pf: Preflight, image: EepromImage, *, chip: Chip,
     return formats
 
 
+def check_config_fits(image: EepromImage, config: bytes, *, signed: bool) -> None:
+    """``config`` (and, when ``signed``, a bootconf.sig and a pubkey.bin) can be stored in a
+    copy of ``image``: its "not found" / "too large" / "does not fit" refusals come now."""
+    from rpiboot.eeprom.image import EepromImage
+    from rpiboot.signing.keys import PUBKEY_BIN_SIZE
+
+    trial = EepromImage(image.to_bytes(), source=image.source)
+    trial.replace_file("bootconf.txt", config)
+    if signed:
+        trial.replace_file("bootconf.sig", bytes(SIGNED_SIG_SIZE))
+        trial.replace_file("pubkey.bin", bytes(PUBKEY_BIN_SIZE))
+
+
 def _check_room(image: EepromImage, parts: dict[str, bytes]) -> None:
     """Replace each part by a stand-in one block longer in a copy: the image's own "does not
     fit" refusals, before anything is signed."""
@@ -145,7 +160,7 @@ def _check_room(image: EepromImage, parts: dict[str, bytes]) -> None:
 
 
 def check_secure_boot_support(image_path: Path | str, build_timestamp: int | None,
-                              minimum: int) -> None:
+                              minimum: int = MIN_SECURE_BOOT_TIMESTAMP) -> None:
     """The bootloader must be new enough to verify a signed config."""
     if build_timestamp is None or build_timestamp < minimum:
         found = "none" if build_timestamp is None else str(build_timestamp)

@@ -25,6 +25,11 @@ from typing import TYPE_CHECKING
 
 from rpiboot.chips import BootcodeSignature, Chip, chip_for_bootcode_signature
 from rpiboot.errors import InputError, PermissionDenied, RpibootError, UsageError
+from rpiboot.recovery.preflight import MIN_SECURE_BOOT_TIMESTAMP, check_secure_boot_support
+
+__all__ = ["MIN_SECURE_BOOT_TIMESTAMP", "UpdateOptions", "UpdatePlan", "UpdateResult",
+           "check_outputs", "check_secure_boot_support", "countersign_chip", "output_paths",
+           "plan_update", "read_input", "sig_path_for", "update_pieeprom", "write_files"]
 
 if TYPE_CHECKING:
     from rpiboot.eeprom.image import EepromImage
@@ -32,7 +37,6 @@ if TYPE_CHECKING:
     from rpiboot.recovery.preflight import Preflight
     from rpiboot.signing.signer import Signer
 
-MIN_SECURE_BOOT_TIMESTAMP = 1632136573  # 2021-09-20: first bootloader supporting secure boot
 CUSTOMER_KEYNUM = 16
 SIGNED_BOOT = "pieeprom.signed_boot.bin"
 
@@ -159,8 +163,7 @@ def _countersign(data: bytes, signer: Signer | None) -> bytes:
 def _preflight(opts: UpdateOptions, inputs: _Inputs, pf: Preflight) -> bytes | None:
     """Every check of the inputs; returns the pubkey.bin to embed (None: nothing signed)."""
     from rpiboot.recovery import board as boards
-    from rpiboot.recovery.preflight import check_image, check_second_stage
-    from rpiboot.recovery.preflight import check_secure_boot_support as check_support
+    from rpiboot.recovery.preflight import check_config_fits, check_image, check_second_stage
 
     chip, image = inputs.chip, inputs.image
     if opts.sign_firmware and chip is not countersign_chip():
@@ -168,8 +171,9 @@ def _preflight(opts: UpdateOptions, inputs: _Inputs, pf: Preflight) -> bytes | N
                          f"{opts.source} is a {chip.family} image",
                          hint=f"Leave out -f: {chip.family} secure boot needs no countersignature.")
     if opts.signer is not None:
-        check_support(opts.source, image.build_timestamp(), MIN_SECURE_BOOT_TIMESTAMP)
+        check_secure_boot_support(opts.source, image.build_timestamp())
     parts = check_image(pf, image, chip=chip, countersign=opts.sign_firmware)
+    check_config_fits(image, inputs.config, signed=opts.signer is not None)
     stage = None if inputs.recovery is None else check_second_stage(
         pf, inputs.recovery, what=f"recovery.bin {opts.recovery}", chip=chip,
         countersign=opts.sign_recovery)
