@@ -132,7 +132,9 @@ def _validate(opts: PrepareOptions) -> Flow:
     for path, what in ((opts.image, "pieeprom image"), (opts.recovery_bin, "recovery.bin"),
                        (opts.boot_conf, "boot.conf")):
         if not path.is_file():
-            raise InputError(f"{path}: {what} not found")
+            raise InputError(f"{path}: {what} " + ("is not a file" if path.exists()
+                                                   else "not found"),
+                             hint="Check the path.")
     size = opts.image.stat().st_size
     if size != flow.image_size:
         raise InputError(f"{opts.image}: {size} bytes, but the {opts.flow} flow "

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from rpiboot.signing.signer import Signer
 
 CUSTOMER_KEYNUM = 16
+MAX_INPUT_SIZE = 16 * 1024 * 1024  # far above any EEPROM image, config or second stage
 SIGNED_BOOT = "pieeprom.signed_boot.bin"
 
 
@@ -117,10 +118,16 @@ def _validate(opts: UpdateOptions) -> None:
                          "wrapper (-H) with -p")
 
 
-def read_input(path: Path, missing: str) -> bytes:
-    """The bytes of an input file; the project's errors naming it otherwise."""
+def read_input(path: Path, missing: str, *, limit: int = MAX_INPUT_SIZE) -> bytes:
+    """The bytes of an input file (at most ``limit``); the project's errors naming it
+    otherwise."""
     try:
-        return Path(path).read_bytes()
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+        if len(data) > limit:
+            raise InputError(f"{path} is larger than {limit} bytes: not a bootloader input",
+                             hint="Check the path.")
+        return data
     except FileNotFoundError:
         raise InputError(missing, hint="Check the path (run it in the recovery directory, or "
                          "name the file).") from None
