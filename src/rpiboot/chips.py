@@ -44,6 +44,15 @@ class Chip:
     bootcode_signature: BootcodeSignature = BootcodeSignature.NONE
     recovery_dir: str | None = None  # usbboot folder that flashes its EEPROM
     secure_recovery_dir: str | None = None  # ... with a signed config (secure boot)
+    # processor field (bits 12-15) of a new-style board revision code (metadata USER_BOARDREV)
+    revision_processor: int | None = None
+    # SHA-256 of the pubkey.bin in the Raspberry Pi signature block of every released second
+    # stage (bootcode, bootsys, recovery.bin); empty: its signature carries no key
+    rpi_bootcode_key_hashes: frozenset[str] = frozenset()
+    # oldest bootloader build (BUILD_TIMESTAMP) recovery.bin may program the key hash with
+    program_pubkey_min_build: int | None = None
+    # GPIOs program_rpiboot_gpio (OTP) accepts; empty: the option does not exist for it
+    rpiboot_gpios: tuple[int, ...] = ()
 
     @property
     def builtin_msd(self) -> bool:
@@ -65,12 +74,21 @@ _TABLE = (
          rom_serial_indices=frozenset({3}), gadget_firmware=GADGET_FIRMWARE,
          msd_files=("bootcode4.bin", "start4.elf"), eeprom_size=512 * 1024,
          bootcode_signature=BootcodeSignature.RSA_SHA1_HMAC,
-         recovery_dir="recovery", secure_recovery_dir="secure-boot-recovery"),
+         recovery_dir="recovery", secure_recovery_dir="secure-boot-recovery",
+         revision_processor=3,
+         # usbboot secure-boot-recovery/README.md: "requires EEPROM version 2022-01-06 or
+         # newer" (2022-01-06 00:00 UTC; rpi-eeprom releases 2021-12-02 and 2022-01-20 are
+         # built at 1638443283 and 1642680124)
+         program_pubkey_min_build=1641427200,
+         rpiboot_gpios=(2, 4, 5, 6, 7, 8)),  # Pi 4B / Pi 400: no dedicated nRPIBOOT pin
     Chip(pid=0x2712, family="BCM2712", prefix="2712", second_stage="bootcode5.bin",
          boards="CM5, Pi 5/500", series="Pi 5", signed_boot_message=False,
          rom_serial_indices=frozenset({3}), gadget_firmware=GADGET_FIRMWARE,
          eeprom_size=2 * 1024 * 1024, bootcode_signature=BootcodeSignature.RSA_SHA256_BLOCK,
-         recovery_dir="recovery5", secure_recovery_dir="secure-boot-recovery5"),
+         recovery_dir="recovery5", secure_recovery_dir="secure-boot-recovery5",
+         revision_processor=4,
+         rpi_bootcode_key_hashes=frozenset({
+             "e3345447549bda1f5416a479264be593d60f527c70d666d10ead908fd027fd27"})),
 )
 
 CHIPS: dict[int, Chip] = {chip.pid: chip for chip in _TABLE}
@@ -114,6 +132,15 @@ def chip_for_eeprom_size(size: int) -> Chip | None:
 def chip_for_bootcode_signature(kind: BootcodeSignature) -> Chip | None:
     """The one chip whose second stage is signed as ``kind``, or None (none or several)."""
     return _only(lambda chip: chip.bootcode_signature is kind)
+
+
+def chip_for_board_revision(revision: int) -> Chip | None:
+    """The chip of a board revision code (``USER_BOARDREV``, e.g. 0xb04170: Pi 5), or None
+    for an old-style code (bit 23 clear) or a processor the table does not know."""
+    if not revision & (1 << 23):
+        return None
+    processor = (revision >> 12) & 0xF
+    return _only(lambda chip: chip.revision_processor == processor)
 
 
 def eeprom_chips() -> tuple[Chip, ...]:

@@ -36,6 +36,8 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                       help="IRREVERSIBLE: disable JTAG (OTP)")
     prep.add_argument("--revoke-devkey", action="store_true",
                       help="IRREVERSIBLE: revoke the development key (OTP)")
+    prep.add_argument("--program-rpiboot-gpio", type=int, metavar="GPIO",
+                      help="IRREVERSIBLE: Pi 4B / Pi 400: RPIBOOT when this GPIO is low (OTP)")
     prep.add_argument("--i-understand-this-is-irreversible", dest="confirmed",
                       action="store_true", help="confirm the IRREVERSIBLE options")
     prep.add_argument("--recovery-reboot", action="store_true",
@@ -44,13 +46,15 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                       help="0: recovery.bin sends no metadata")
     prep.add_argument("--uart", action="store_true", help="uart_2ndstage=1 (debug logs)")
     prep.add_argument("--eeprom-write-protect", action="store_true")
-    prep.add_argument("--force", action="store_true", help="replace files in OUT_DIR")
+    prep.add_argument("--overwrite", action="store_true", help="replace files in OUT_DIR")
+    update.add_preflight_arguments(prep)
     update.add_arguments(sub.add_parser("update-pieeprom", help=update.HELP,
                                         description=update.DESCRIPTION))
     return parser
 
 
 def _prepare(args: argparse.Namespace) -> int:
+    from rpiboot.cli.compat_update_pieeprom import preflight_options, print_overrides
     from rpiboot.recovery.prepare import PrepareOptions, prepare_recovery_dir
     from rpiboot.signing import signer_from_options
 
@@ -61,11 +65,14 @@ def _prepare(args: argparse.Namespace) -> int:
         boot_conf=args.boot_conf, signer=signer, public_key=args.public_key,
         countersign_recovery=args.countersign_recovery,
         program_pubkey=args.program_pubkey, program_jtag_lock=args.program_jtag_lock,
-        revoke_devkey=args.revoke_devkey, recovery_reboot=args.recovery_reboot,
+        revoke_devkey=args.revoke_devkey, program_rpiboot_gpio=args.program_rpiboot_gpio,
+        recovery_reboot=args.recovery_reboot,
         recovery_metadata=None if args.recovery_metadata is None else bool(args.recovery_metadata),
         uart_2ndstage=args.uart, eeprom_write_protect=args.eeprom_write_protect,
-        confirmed_irreversible=args.confirmed, overwrite=args.force)
-    result = prepare_recovery_dir(opts, log=lambda line: print(f"  {line}"))
+        confirmed_irreversible=args.confirmed, overwrite=args.overwrite,
+        **preflight_options(args))
+    result = prepare_recovery_dir(opts, log=lambda line: print(f"  {line}", flush=True),
+                                  on_overrides=print_overrides)
     print(f"{result.out_dir}: ready ({', '.join(result.files)})")
     if result.key_hash:
         print(f"public key hash (CUSTOMER_KEY_HASH): {result.key_hash}")

@@ -24,6 +24,7 @@ from rpiboot.errors import InputError, UsageError
 from rpiboot.signing.keys import (
     MODULUS_SIZE,
     PUBKEY_BIN_SIZE,
+    key_hash,
     load_private_key,
     public_key_from_bin,
     public_key_to_bin,
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 BLOCK_2712_SIZE = 12 + SIGNATURE_SIZE + PUBKEY_BIN_SIZE  # 532
+TAIL_2711_SIZE = 8 + SIGNATURE_SIZE + 20  # 284: len, keynum, RSA-SHA1 signature, HMAC-SHA1
 MAX_SIGNED_SIZE = 112640  # 110 KiB: the boot ROM's limit for a signed second stage
 VALID_KEYNUMS = (0, 1, 2, 3, 4, 16)
 CUSTOMER_KEYNUM = 16
@@ -115,6 +117,65 @@ def parse_2712_blocks(data: bytes) -> list[SignatureBlock]:
                                      bytes(pub_bin), ok))
         end = start
     return blocks
+
+
+def has_2711_tail(data: bytes) -> bool:
+    """True when ``data`` ends like a BCM2711 signed second stage: the u32 LE 284 bytes from
+    the end equals the number of bytes before it and is followed by a key number the ROM
+    knows.  Structure only: the RSA key lives in the boot ROM and the HMAC key is secret, so
+    the signature itself cannot be checked off the board."""
+    start = len(data) - TAIL_2711_SIZE
+    if start <= 0:
+        return False
+    length, keynum = struct.unpack_from("<II", data, start)
+    return length == start and keynum in VALID_KEYNUMS
+
+
+@dataclass(frozen=True)
+class BootcodeFormat:
+    """How a second stage (bootcode, bootsys, recovery.bin) is signed, as its bytes tell."""
+
+    signature: BootcodeSignature  # NONE: neither signed format was recognised
+    blocks: tuple[SignatureBlock, ...] = ()  # BCM2712 blocks, outermost first
+
+    @property
+    def countersigned(self) -> bool:
+        """A customer block (keynum 16) is among the BCM2712 blocks."""
+        return any(block.keynum == CUSTOMER_KEYNUM for block in self.blocks)
+
+
+def bootcode_format(data: bytes) -> BootcodeFormat:
+    """Recognise the signature format at the end of ``data`` (BCM2712 blocks first: a block
+    chain whose length fields match is checked, then the BCM2711 tail structure)."""
+    blocks = parse_2712_blocks(data)
+    if blocks:
+        return BootcodeFormat(BootcodeSignature.RSA_SHA256_BLOCK, tuple(blocks))
+    if has_2711_tail(data):
+        return BootcodeFormat(BootcodeSignature.RSA_SHA1_HMAC)
+    return BootcodeFormat(BootcodeSignature.NONE)
+
+
+def rpi_signature_problem(fmt: BootcodeFormat, rpi_key_hashes: frozenset[str]) -> str | None:
+    """Why the Raspberry Pi signature of a BCM2712 second stage is not trustworthy, or None.
+
+    The innermost block must be a Raspberry Pi block (keynum 0-4) that verifies and carries a
+    key of ``rpi_key_hashes`` (a block verifying with any other key proves nothing); every
+    countersignature after it must verify too.
+    """
+    if not fmt.blocks:
+        return "it has no BCM2712 signature block"
+    innermost = fmt.blocks[-1]
+    if innermost.keynum == CUSTOMER_KEYNUM:
+        return "it has no Raspberry Pi signature block (only a customer countersignature)"
+    if not innermost.verifies:
+        return "its Raspberry Pi signature does not verify (the file was modified or damaged)"
+    found = key_hash(innermost.pubkey_bin).hex()
+    if found not in rpi_key_hashes:
+        return (f"its Raspberry Pi signature block is made with key hash {found}, which is not "
+                "the Raspberry Pi key")
+    if not all(block.verifies for block in fmt.blocks):
+        return "a countersignature block after the Raspberry Pi one does not verify"
+    return None
 
 
 def read_hmac_key(path: Path) -> bytes:
