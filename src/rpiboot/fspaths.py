@@ -30,10 +30,10 @@ TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}" + re.esca
 def path_error(path: str | os.PathLike[str], exc: OSError, *, doing: str = "write"
                ) -> RpibootError:
     """The project's error for ``exc`` raised while trying to ``doing`` ``path`` (``doing``
-    starting with "read" words the messages for an input)."""
+    starting with "read" or "access" words the messages for an input)."""
     where = f"cannot {doing} {os.fspath(path)}"
     code = exc.errno
-    reading = doing.startswith("read")
+    reading = doing.startswith(("read", "access"))
     if code in (errno.EACCES, errno.EPERM):
         return PermissionDenied(f"{where}: permission denied", hint=(
             "Check its permissions (ls -l) or run with sufficient privileges." if reading else
@@ -48,7 +48,7 @@ def path_error(path: str | os.PathLike[str], exc: OSError, *, doing: str = "writ
                           "left half-written.")
     if code == errno.ENOENT:
         if reading:
-            return InputError(f"{where}: no such file", hint="Check the path.")
+            return InputError(f"{where}: no such file or folder", hint="Check the path.")
         return InputError(f"{where}: the folder {_parent(path)} does not exist",
                           hint="Create it first (mkdir -p), or fix the path.")
     if code == errno.ENOTDIR:
@@ -124,6 +124,19 @@ def check_output_file(path: str | os.PathLike[str], *, what: str = "output file"
         _probe(target.parent if str(target.parent) else Path("."))
     except OSError as exc:
         raise path_error(target, exc, doing=f"write the {what}") from None
+
+
+def make_dirs(path: str | os.PathLike[str], *, what: str = "output folder") -> Path:
+    """``mkdir -p path``; the project's error naming ``path`` when it cannot be made."""
+    folder = Path(path)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise InputError(f"cannot create the {what} {folder}: a file is in the way",
+                         hint="Fix the path.") from None
+    except OSError as exc:
+        raise path_error(folder, exc, doing=f"create the {what}") from None
+    return folder
 
 
 def _probe(folder: Path) -> None:

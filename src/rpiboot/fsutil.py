@@ -33,6 +33,7 @@ from rpiboot.fspaths import (
     check_output_file,
     check_output_tree,
     fsync_dir,
+    make_dirs,
     make_temp,
     path_error,
     read_file,
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = ["JOURNAL_SUFFIX", "TEMP_SUFFIX", "atomic_files", "atomic_group", "atomic_output",
            "atomic_write", "check_output_dir", "check_output_file", "check_output_tree",
-           "path_error", "read_file", "recover"]
+           "make_dirs", "path_error", "read_file", "recover"]
 
 JOURNAL_SUFFIX = ".rpiboot-commit"
 STALE_WITHOUT_PID_CHECK_S = 24 * 3600  # where a pid cannot be checked (Windows): by age
