@@ -26,6 +26,7 @@ import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from rpiboot.errors import InputError
 from rpiboot.fspaths import (
     TEMP_NAME,
     TEMP_SUFFIX,
@@ -172,6 +173,11 @@ def atomic_group(*paths: str | os.PathLike[str], modes: Iterable[int | None] | N
     """:func:`atomic_files`, yielding the :class:`StagedFiles` themselves: for a writer that
     must read a file back before the commit (to sign the image it just wrote)."""
     targets = [Path(p) for p in paths]
+    for target in targets:
+        if _is_special(target):
+            raise InputError(f"cannot write {target} together with "
+                             f"{', '.join(str(t) for t in targets if t != target)}: it is "
+                             "a device or FIFO, not a file", hint="Name regular files.")
     chosen: list[int | None] = list(modes) if modes is not None else [None] * len(targets)
     with _staged(targets) as staged:
         yield staged

@@ -134,6 +134,11 @@ def run(args: argparse.Namespace) -> int:
         return _sign(args)
     from rpiboot.bootimg.reader import FatImage
 
+    if args.action == "extract":
+        from rpiboot.fsutil import check_output_tree
+
+        check_output_tree(args.dest, what="destination folder")
+
     with FatImage.open(args.image, partition=args.partition) as image:
         if args.action == "info":
             return _info(image, args.json)
@@ -176,6 +181,7 @@ def _create(args: argparse.Namespace) -> int:
     pruning = reference_keep(args.board, args.arch) if args.board or args.arch else None
     signing = signer is not None
     sig_path = args.sig or default_sig_path(args.output)
+    _check_outputs(args.output, sig_path if signing else None)
     outputs = {os.path.abspath(args.output), os.path.abspath(sig_path)}
     source_root = os.path.abspath(args.source)
 
@@ -207,6 +213,17 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(image: Path | None, sig: Path | None) -> None:
+    """Before any work: can the image and its .sig be written?"""
+    from rpiboot.bootimg.signed import check_sig_path
+    from rpiboot.cli.output import check_output
+
+    if image is not None and sig is not None:
+        check_sig_path(image, sig)
+    check_output(image, "image")
+    check_output(sig, "signature file")
+
+
 def _sign(args: argparse.Namespace) -> int:
     from rpiboot.bootimg.signed import default_sig_path, sign_existing
 
@@ -214,6 +231,7 @@ def _sign(args: argparse.Namespace) -> int:
     if signer is None:
         raise UsageError("sign needs --key KEY or --hsm-wrapper CMD")
     sig_path = args.sig or default_sig_path(args.image)
+    _check_outputs(None, sig_path)
     sign_existing(args.image, sig_path, signer=signer, sig_timestamp=args.timestamp)
     print(f"wrote {sig_path}")
     return 0
