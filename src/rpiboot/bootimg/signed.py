@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from rpiboot.bootimg.layout import ImagePlan
 from rpiboot.bootimg.writer import write_image
-from rpiboot.errors import UsageError
+from rpiboot.errors import InputError, UsageError
 from rpiboot.fsutil import atomic_group
 
 if TYPE_CHECKING:
@@ -31,6 +31,16 @@ def check_sig_path(image: Path, sig_path: Path) -> None:
     if Path(image).absolute() == Path(sig_path).absolute():
         raise UsageError(f"the image and its signature would both be {image}",
                          hint="Give the image another name, or pass --sig PATH.")
+
+
+def check_signed_outputs(image: Path, sig_path: Path) -> None:
+    """Before any work: a signed image and its .sig are two regular files (they are written
+    beside their targets and renamed into place together, never into a device)."""
+    check_sig_path(image, sig_path)
+    for path in (image, sig_path):
+        if Path(path).exists() and not Path(path).is_file():
+            raise InputError(f"{path} is not a regular file: a signed image and its .sig are "
+                             "written as files", hint="Name regular files (-o, --sig).")
 
 
 def write_signed_image(plan: ImagePlan, output: Path, sig_path: Path, *, signer: Signer,

@@ -215,11 +215,11 @@ def _create(args: argparse.Namespace) -> int:
 
 def _check_outputs(image: Path | None, sig: Path | None) -> None:
     """Before any work: can the image and its .sig be written?"""
-    from rpiboot.bootimg.signed import check_sig_path
+    from rpiboot.bootimg.signed import check_signed_outputs
     from rpiboot.cli.output import check_output
 
     if image is not None and sig is not None:
-        check_sig_path(image, sig)
+        check_signed_outputs(image, sig)
     check_output(image, "image")
     check_output(sig, "signature file")
 

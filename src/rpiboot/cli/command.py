@@ -67,6 +67,7 @@ def run_command(prog: str, func: Callable[[Sequence[str]], int | None],
     restore = sigterm_as_interrupt()
     try:
         rc = func(argv)
+        _flush_stdout()
     except RpibootError as err:
         print_error(prog, err)
         return int(err.exit_code)
@@ -81,12 +82,17 @@ def run_command(prog: str, func: Callable[[Sequence[str]], int | None],
         os.dup2(devnull, sys.stdout.fileno())
         return int(ExitCode.OK)
     except OSError as exc:
-        if exc.filename is None:
-            _report_bug(prog)
-            return int(ExitCode.INTERNAL)
+        import errno
+
         from rpiboot.fspaths import path_error
 
-        translated = path_error(exc.filename, exc, doing="access")
+        if exc.filename is not None:
+            translated = path_error(exc.filename, exc, doing="access")
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):  # e.g. printing into a full disk
+            translated = path_error("the output", exc)
+        else:
+            _report_bug(prog)
+            return int(ExitCode.INTERNAL)
         print_error(prog, translated)
         return int(translated.exit_code)
     except Exception:
@@ -95,6 +101,19 @@ def run_command(prog: str, func: Callable[[Sequence[str]], int | None],
     finally:
         restore()
     return int(rc or 0)
+
+
+def _flush_stdout() -> None:
+    """Flush what the command printed now, so a full disk behind ``> file`` is reported
+    (at exit, Python would only print "Exception ignored")."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from rpiboot.fspaths import path_error
+
+        raise path_error("the standard output", exc) from None
 
 
 def sigterm_as_interrupt() -> Callable[[], object]:

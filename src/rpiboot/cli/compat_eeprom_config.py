@@ -63,7 +63,7 @@ def _modify(image, args: argparse.Namespace) -> None:  # type: ignore[no-untyped
     from rpiboot.eeprom.image import BOOTCODE_BIN, BOOTSYS
     from rpiboot.signing.keys import load_public_key, public_key_to_bin
 
-    if args.config is not None and not Path(args.config).is_file():
+    if args.config is not None and not Path(args.config).exists():
         raise InputError(f"config file '{args.config}' not found")
     if args.timestamp is not None:
         image.set_update_timestamp(args.timestamp)
