@@ -8,6 +8,7 @@ outputs are checked before any work (before a board is waited for); nothing is l
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -44,9 +45,12 @@ def _argv(template: str, out: Path, inputs: dict[str, Path]) -> list[str]:
     return [part.format(out=out, **inputs) for part in template.split()]
 
 
-def _assert_clean_error(result: object, named: str, codes: tuple[int, ...] = (1, 5)) -> None:
-    stderr = result.stderr  # type: ignore[attr-defined]
-    assert result.returncode in codes, stderr  # type: ignore[attr-defined]
+Run = subprocess.CompletedProcess[str]
+
+
+def _assert_clean_error(result: Run, named: str, codes: tuple[int, ...] = (1, 5)) -> None:
+    stderr = result.stderr
+    assert result.returncode in codes, stderr
     assert named in stderr
     assert "internal error" not in stderr and "Traceback" not in stderr
     assert ".rpiboot-tmp" not in stderr and "error:" in stderr
@@ -106,8 +110,9 @@ def test_a_device_output_is_written_in_place_and_a_full_one_reported(
 def test_an_unwritable_j_folder_is_reported_before_a_board_is_awaited(
         readonly_dir: Path) -> None:
     meta = readonly_dir / "meta"
-    for argv in (["simulate", "recovery", "-j", meta], ["--simulate", "recovery", "-j", meta],
-                 ["-j", meta, "--timeout", "30", "--json"]):
+    for argv in (["simulate", "recovery", "-j", str(meta)],
+                 ["--simulate", "recovery", "-j", str(meta)],
+                 ["-j", str(meta), "--timeout", "30", "--json"]):
         result = tool("rpiboot", *argv)
         _assert_clean_error(result, str(meta), codes=(1,))
         assert "Waiting for" not in result.stderr and '"waiting"' not in result.stdout
@@ -117,13 +122,13 @@ def test_an_unwritable_j_folder_is_reported_before_a_board_is_awaited(
 SERIAL = "dc626c31"  # the simulated recovery board's file-server serial (sim presets)
 
 
-def _metadata_on_stdout(result: object, path: Path, json_mode: bool) -> dict[str, str]:
+def _metadata_on_stdout(result: Run, path: Path, json_mode: bool) -> dict[str, str]:
     """The board's records, which must be on stdout since ``path`` could not be written."""
-    assert result.returncode == 0, result.stderr  # type: ignore[attr-defined]
-    stderr = result.stderr  # type: ignore[attr-defined]
+    assert result.returncode == 0, result.stderr
+    stderr = result.stderr
     assert f"warning: cannot write {path}" in stderr and "standard output" in stderr
     assert "Traceback" not in stderr and "internal error" not in stderr
-    stdout = result.stdout  # type: ignore[attr-defined]
+    stdout = result.stdout
     if not json_mode:
         records: dict[str, str] = json.loads(stdout)
         return records
