@@ -228,12 +228,14 @@ class StagedFiles:
             except OSError as exc:
                 raise path_error(target, exc) from None
         journal_path = _write_journal(pairs) if journal else None
-        _rename_all(pairs)
+        try:
+            _rename_all(pairs)
+        except KeyboardInterrupt:
+            _drop_journal(journal_path)  # the group was finished before stopping
+            raise
         for folder in {target.parent for target in self.targets}:
             fsync_dir(folder)
-        if journal_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(journal_path)
+        _drop_journal(journal_path)
 
     def discard(self) -> None:
         for handle in self.handles:
@@ -242,6 +244,12 @@ class StagedFiles:
         for temp in self.temps:
             with contextlib.suppress(OSError):
                 os.unlink(temp)
+
+
+def _drop_journal(journal: Path | None) -> None:
+    if journal is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(journal)
 
 
 def _rename_all(pairs: list[tuple[Path, Path]]) -> None:
