@@ -131,3 +131,19 @@ def test_make_boot_image_under_sudo_gives_the_image_to_the_user(tmp_path: Path) 
         assert owner == (12345, 23456)
     else:  # only root may chown (the reference would fail here; we keep the image ours)
         assert owner == (os.getuid(), os.getgid())
+
+
+def test_make_boot_image_never_packs_its_output_into_itself(tmp_path: Path) -> None:
+    # the reference runs `rm -f OUTPUT` before it copies SOURCE/*: a rerun with the image
+    # inside SOURCE gives the same image, not one that contains the previous one
+    source = tmp_path / "bootfs"
+    (source / "sub").mkdir(parents=True)
+    (source / "config.txt").write_text("arm_64bit=1\n")
+    image = source / "sub" / "boot.img"
+    _ok(tool("rpi-make-boot-image", "-d", source, "-o", image))
+    first = image.read_bytes()
+    (source / "sub" / f".boot.img.{2**22 + 7}.0123abcd.rpiboot-tmp").write_bytes(b"x" * 9000)
+    _ok(tool("rpi-make-boot-image", "-d", source, "-o", image))
+    assert image.read_bytes() == first
+    listing = _ok(tool("rpiboot", "bootimg", "list", image)).stdout
+    assert "boot.img" not in listing.split(":", 1)[1] and "rpiboot-tmp" not in listing

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -172,7 +171,7 @@ def _create(args: argparse.Namespace) -> int:
     from rpiboot.bootimg.layout import plan_image
     from rpiboot.bootimg.reference import reference_keep
     from rpiboot.bootimg.signed import default_sig_path, write_signed_image
-    from rpiboot.bootimg.tree import scan_tree
+    from rpiboot.bootimg.tree import scan_tree, without_outputs
     from rpiboot.bootimg.writer import write_image
     from rpiboot.fsutil import atomic_output
 
@@ -182,15 +181,8 @@ def _create(args: argparse.Namespace) -> int:
     signing = signer is not None
     sig_path = args.sig or default_sig_path(args.output)
     _check_outputs(args.output, sig_path if signing else None)
-    outputs = {os.path.abspath(args.output), os.path.abspath(sig_path)}
-    source_root = os.path.abspath(args.source)
-
-    def keep(rel_path: str, is_dir: bool) -> bool:
-        # never pack the image (or its .sig) into itself when it is written inside SOURCE
-        if os.path.join(source_root, rel_path) in outputs:
-            return False
-        return pruning is None or pruning(rel_path, is_dir)
-
+    # never pack the image (or its .sig, or their temporary files) into itself
+    keep = without_outputs(args.source, [args.output, sig_path], pruning)
     plan = plan_image(scan_tree(args.source, keep), options)  # fails before writing
     if signer is not None:
         write_signed_image(plan, args.output, sig_path, signer=signer)

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     check_output(args.output, "boot image")
     settings = DropInSettings.from_env(os.environ)
     result = plan_dropin(args.source, arch=args.arch, board=args.board, settings=settings,
-                         timestamp=timestamp_from_env())
+                         timestamp=timestamp_from_env(), output=args.output)
     for note in result.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     print(f"Using IMAGE_SIZE of {result.size_kib}")
