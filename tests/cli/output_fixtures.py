@@ -18,14 +18,15 @@ TEMP_MARKERS = (".rpiboot-tmp", ".rpiboot-commit")
 
 
 def tool(name: str, *argv: str | Path, timeout: float = 120,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+         env: dict[str, str] | None = None,
+         cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     """Run an installed console script (``rpiboot``, ``rpi-eeprom-config``, ...)."""
     environment = dict(os.environ if env is None else env)
     environment.pop("RPIBOOT_DEBUG", None)
     environment.pop("RPIBOOT_FIRMWARE_DIR", None)
     return subprocess.run([str(BIN / name), *map(str, argv)], capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL, env=environment,
-                          check=False)
+                          cwd=cwd, check=False)
 
 
 def leftovers(folder: Path) -> list[str]:

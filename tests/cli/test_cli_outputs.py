@@ -99,6 +99,13 @@ def test_a_folder_where_a_file_belongs_is_named(name: str, argv: list[str], tmp_
     assert leftovers(tmp_path) == [] and not (tmp_path / "x").exists()
 
 
+def test_extracting_into_a_read_only_current_folder_is_refused_first(
+        readonly_dir: Path, inputs: dict[str, Path]) -> None:
+    result = tool("rpi-eeprom-config", "-x", inputs["eeprom"], cwd=readonly_dir)
+    _assert_clean_error(result, "current folder")
+    assert list(readonly_dir.iterdir()) == []
+
+
 def test_a_device_output_is_written_in_place_and_a_full_one_reported(
         inputs: dict[str, Path]) -> None:
     assert tool("rpi-eeprom-digest", "-i", inputs["eeprom"], "-o", "/dev/null").returncode == 0
