@@ -148,6 +148,8 @@ def _probe(folder: Path) -> None:
 
 # ------------------------------------------------------------------ temporary files
 def make_temp(folder: Path, target_name: str) -> tuple[int, str]:
+    """Create ``folder/.<target_name>.<pid>.<nonce>.rpiboot-tmp`` (mode 0600, never an
+    existing file); its descriptor and path.  :func:`rpiboot.fsutil.recover` knows the name."""
     name = f".{target_name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
     path = folder / name
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
@@ -155,8 +157,8 @@ def make_temp(folder: Path, target_name: str) -> tuple[int, str]:
     return fd, str(path)
 
 
-
 def fsync_dir(folder: Path) -> None:
+    """Make renames in ``folder`` durable (a no-op where directories cannot be fsynced)."""
     if sys.platform.startswith("win"):
         return
     with contextlib.suppress(OSError):
