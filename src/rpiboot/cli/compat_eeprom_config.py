@@ -104,9 +104,11 @@ def _extract(image, out: str | None) -> None:  # type: ignore[no-untyped-def]
     if out is not None:
         print(f"{PROG}: note: --out is ignored with --extract (files go to the current "
               "directory)", file=sys.stderr)
-    for name, data in image.extractable_files().items():
+    files = image.extractable_files()
+    for name in files:  # every name checked before the first file is written
         if "/" in name or name in ("", ".", ".."):
             raise InputError(f"{image.source}: refusing to extract a file named {name!r}")
+    for name, data in files.items():
         write_output(name, data)
 
 
