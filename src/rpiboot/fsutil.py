@@ -10,119 +10,49 @@
   :func:`recover`) finds the journal and completes the renames, so a pair never stays mixed.
 * Temporary files carry the writer's process id; the next run removes those whose process
   is gone (a killed run's leftovers), never those of a run still writing.
-* :func:`path_error` turns an ``OSError`` on a user-named path into the project's error:
-  the path, what went wrong, what to do (exit 1; 5 for a permission problem).
+* OS errors become the project's errors naming the user's path (never a temporary file's
+  name); :mod:`rpiboot.fspaths` has them and the checks made before any work starts.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
-import secrets
 import stat
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from rpiboot.errors import InputError, PermissionDenied, RpibootError
+from rpiboot.errors import InputError
+from rpiboot.fspaths import (
+    TEMP_NAME,
+    TEMP_SUFFIX,
+    check_output_dir,
+    check_output_file,
+    check_output_tree,
+    fsync_dir,
+    make_dirs,
+    make_temp,
+    path_error,
+    read_file,
+)
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 if TYPE_CHECKING:
     from typing import BinaryIO
 
-TEMP_SUFFIX = ".rpiboot-tmp"
+__all__ = ["JOURNAL_SUFFIX", "TEMP_SUFFIX", "atomic_files", "atomic_group", "atomic_output",
+           "atomic_write", "check_output_dir", "check_output_file", "check_output_tree",
+           "make_dirs", "path_error", "read_file", "recover"]
+
 JOURNAL_SUFFIX = ".rpiboot-commit"
-# ".boot.img.12345.1a2b3c4d.rpiboot-tmp": the target's name, the writer's pid, a nonce
-_TEMP_NAME = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}" + re.escape(TEMP_SUFFIX)
-                        + "$")
 STALE_WITHOUT_PID_CHECK_S = 24 * 3600  # where a pid cannot be checked (Windows): by age
 
 
-# ------------------------------------------------------------------ errors on user paths
-def path_error(path: str | os.PathLike[str], exc: OSError, *, doing: str = "write"
-               ) -> RpibootError:
-    """The project's error for ``exc`` raised while trying to ``doing`` ``path``."""
-    where = f"cannot {doing} {os.fspath(path)}"
-    code = exc.errno
-    if code in (errno.EACCES, errno.EPERM):
-        return PermissionDenied(f"{where}: permission denied",
-                                hint="Choose a folder you can write to, or fix its "
-                                "permissions (ls -ld; chmod/chown), or run with sufficient "
-                                "privileges.")
-    if code == errno.EROFS:
-        return InputError(f"{where}: the file system is read-only",
-                          hint="Write to a writable folder instead.")
-    if code in (errno.ENOSPC, errno.EDQUOT):
-        return InputError(f"{where}: no space left on the device (or quota exceeded)",
-                          hint="Free some space or choose another folder; nothing was "
-                          "left half-written.")
-    if code == errno.ENOENT:
-        return InputError(f"{where}: the folder {_parent(path)} does not exist",
-                          hint="Create it first (mkdir -p), or fix the path.")
-    if code == errno.ENOTDIR:
-        return InputError(f"{where}: a part of the path is a file, not a folder",
-                          hint="Fix the path.")
-    if code == errno.EISDIR:
-        return InputError(f"{where}: it is a folder, not a file",
-                          hint="Name a file inside it instead.")
-    reason = exc.strerror or str(exc)
-    return InputError(f"{where}: {reason}", hint="Check the path and the disk.")
-
-
-def _parent(path: str | os.PathLike[str]) -> str:
-    parent = os.path.dirname(os.fspath(path))
-    return parent or "."
-
-
-def check_output_dir(path: str | os.PathLike[str], *, what: str = "output folder",
-                     create: bool = True) -> Path:
-    """Make sure files can be created in ``path`` (created when missing, with ``create``)
-    before any work starts; the project's error naming the folder otherwise."""
-    folder = Path(path)
-    try:
-        if create:
-            folder.mkdir(parents=True, exist_ok=True)
-        if not folder.is_dir():
-            raise InputError(f"{what} {folder} is not a folder" if folder.exists()
-                             else f"{what} {folder} does not exist",
-                             hint="Name an existing folder (or one rpiboot may create).")
-        fd, probe = _make_temp(folder, "write-check")
-        os.close(fd)
-        os.unlink(probe)
-    except FileExistsError:
-        raise InputError(f"{what} {folder} is a file, not a folder",
-                         hint="Name a folder instead.") from None
-    except OSError as exc:
-        raise path_error(folder, exc, doing=f"write into the {what}") from None
-    return folder
-
-
-def check_output_file(path: str | os.PathLike[str], *, what: str = "output file") -> None:
-    """Make sure ``path`` can be written (its folder exists and is writable; it is not a
-    folder) before any work starts.  Devices and FIFOs (``-o /dev/null``) are accepted."""
-    target = Path(path)
-    if target.is_dir():
-        raise InputError(f"{what} {target} is a folder, not a file",
-                         hint="Name a file inside it instead.")
-    if target.exists() and not target.is_file():
-        return  # a device or FIFO: written in place, never renamed over
-    check_output_dir(target.parent if str(target.parent) else Path("."),
-                     what=f"folder of the {what}", create=False)
-
-
 # ------------------------------------------------------------------ temporary files
-def _make_temp(folder: Path, target_name: str) -> tuple[int, str]:
-    name = f".{target_name}.{os.getpid()}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
-    path = folder / name
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0),
-                 0o600)
-    return fd, str(path)
-
-
 def _pid_alive(pid: int) -> bool | None:
     """True/False where the OS can tell (POSIX), None where it cannot."""
     if sys.platform.startswith("win"):
@@ -141,7 +71,7 @@ def _pid_alive(pid: int) -> bool | None:
 
 
 def _stale(folder: Path, name: str) -> bool:
-    match = _TEMP_NAME.match(name)
+    match = TEMP_NAME.match(name)
     if match is None:
         return False
     alive = _pid_alive(int(match.group("pid")))
@@ -233,15 +163,32 @@ def atomic_files(*paths: str | os.PathLike[str], modes: Iterable[int | None] | N
                  ) -> Iterator[list[BinaryIO]]:
     """Open one temporary file per path; on success all of them replace their targets
     together (see the module docstring), on failure none does."""
+    with atomic_group(*paths, modes=modes) as group:
+        yield group.handles
+
+
+@contextlib.contextmanager
+def atomic_group(*paths: str | os.PathLike[str], modes: Iterable[int | None] | None = None
+                 ) -> Iterator[StagedFiles]:
+    """:func:`atomic_files`, yielding the :class:`StagedFiles` themselves: for a writer that
+    must read a file back before the commit (to sign the image it just wrote)."""
     targets = [Path(p) for p in paths]
+    for target in targets:
+        if _is_special(target):
+            raise InputError(f"cannot write {target} together with "
+                             f"{', '.join(str(t) for t in targets if t != target)}: it is "
+                             "a device or FIFO, not a file", hint="Name regular files.")
     chosen: list[int | None] = list(modes) if modes is not None else [None] * len(targets)
     with _staged(targets) as staged:
-        yield staged.handles
+        yield staged
         staged.commit(chosen, journal=len(targets) > 1)
 
 
-class _Staging:
-    """Temporary files beside their targets, and the commit that renames them into place."""
+class StagedFiles:
+    """Temporary files beside their targets, and the commit that renames them into place.
+
+    ``handles[i]`` writes ``temps[i]``, which becomes ``targets[i]`` at the commit.
+    """
 
     def __init__(self, targets: list[Path]) -> None:
         self.targets = targets
@@ -253,11 +200,19 @@ class _Staging:
             folder = target.parent if str(target.parent) else Path(".")
             recover(folder)
             try:
-                fd, name = _make_temp(folder, target.name)
+                fd, name = make_temp(folder, target.name)
             except OSError as exc:
                 raise path_error(target, exc) from None
             self.temps.append(Path(name))
             self.handles.append(os.fdopen(fd, "wb"))
+
+    def flush(self) -> None:
+        """Flush every handle to its temporary file (to read it back before the commit)."""
+        for handle, target in zip(self.handles, self.targets, strict=True):
+            try:
+                handle.flush()
+            except OSError as exc:
+                raise path_error(target, exc) from None
 
     def commit(self, modes: list[int | None], *, journal: bool) -> None:
         """Flush and fsync every temporary file, then rename each over its target
@@ -273,16 +228,14 @@ class _Staging:
             except OSError as exc:
                 raise path_error(target, exc) from None
         journal_path = _write_journal(pairs) if journal else None
-        for temp, target in pairs:
-            try:
-                os.replace(temp, target)
-            except OSError as exc:
-                raise path_error(target, exc) from None
+        try:
+            _rename_all(pairs)
+        except KeyboardInterrupt:
+            _drop_journal(journal_path)  # the group was finished before stopping
+            raise
         for folder in {target.parent for target in self.targets}:
-            _fsync_dir(folder)
-        if journal_path is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(journal_path)
+            fsync_dir(folder)
+        _drop_journal(journal_path)
 
     def discard(self) -> None:
         for handle in self.handles:
@@ -293,11 +246,36 @@ class _Staging:
                 os.unlink(temp)
 
 
+def _drop_journal(journal: Path | None) -> None:
+    if journal is not None:
+        with contextlib.suppress(OSError):
+            os.unlink(journal)
+
+
+def _rename_all(pairs: list[tuple[Path, Path]]) -> None:
+    """Rename each temporary file over its target.  Ctrl-C or SIGTERM (KeyboardInterrupt)
+    between two renames finishes the group first: every file is complete by then, and
+    stopping half-way would leave a pair that does not belong together."""
+    done = 0
+    try:
+        for temp, target in pairs:
+            try:
+                os.replace(temp, target)
+            except OSError as exc:
+                raise path_error(target, exc) from None
+            done += 1
+    except KeyboardInterrupt:
+        for temp, target in pairs[done:]:
+            with contextlib.suppress(OSError):
+                os.replace(temp, target)
+        raise
+
+
 @contextlib.contextmanager
-def _staged(targets: list[Path]) -> Iterator[_Staging]:
-    """A :class:`_Staging` whose leftovers are removed on every way out (committed temporary
+def _staged(targets: list[Path]) -> Iterator[StagedFiles]:
+    """:class:`StagedFiles` whose leftovers are removed on every way out (committed temporary
     files no longer exist by then)."""
-    staging = _Staging(targets)
+    staging = StagedFiles(targets)
     try:
         staging.open()
         try:
@@ -320,26 +298,34 @@ def _write_journal(pairs: list[tuple[Path, Path]]) -> Path:
             json.dump(body, handle)
             handle.flush()
             os.fsync(handle.fileno())
-    except OSError as exc:
-        raise path_error(path, exc) from None
-    _fsync_dir(folder)
+    except BaseException as exc:  # no rename has happened yet: no journal is needed
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        if isinstance(exc, OSError):
+            raise path_error(first, exc) from None
+        raise
+    fsync_dir(folder)
     return path
 
 
 def _roll_forward(journal: Path) -> list[str]:
     """Complete the renames a killed run's journal lists (each temporary file was complete
     and fsynced before the journal was written).  A journal that is not ours is ignored."""
-    try:
-        body = json.loads(journal.read_text(encoding="utf-8"))
-        renames = [(Path(t), Path(f)) for t, f in body["renames"]]
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
     owner = re.search(r"\.(\d+)" + re.escape(JOURNAL_SUFFIX) + "$", journal.name)
     if owner is None or _pid_alive(int(owner.group(1))):
         return []  # not a journal of ours, or its run is still committing
+    try:
+        body = json.loads(journal.read_text(encoding="utf-8"))
+        renames = [(Path(t), Path(f)) for t, f in body["renames"]]
+    except (ValueError, KeyError, TypeError):  # cut short while being written: no rename
+        with contextlib.suppress(OSError):     # happened, so there is nothing to complete
+            os.unlink(journal)
+        return []
+    except OSError:
+        return []
     done = []
     for temp, final in renames:
-        match = _TEMP_NAME.match(temp.name)
+        match = TEMP_NAME.match(temp.name)
         if (match is None or match.group("target") != final.name
                 or temp.parent != final.parent):
             return []  # never rename anything but our own temporary file onto its target
@@ -353,12 +339,3 @@ def _roll_forward(journal: Path) -> list[str]:
     return done
 
 
-def _fsync_dir(folder: Path) -> None:
-    if sys.platform.startswith("win"):
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(folder if str(folder) else ".", os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

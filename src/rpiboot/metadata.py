@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
+from rpiboot.errors import RpibootError
 from rpiboot.fsutil import atomic_write
+
+log = logging.getLogger(__name__)
 
 FACTORY_UUID_KEY = "FACTORY_UUID"
 _SAFE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
@@ -78,8 +82,19 @@ def safe_serial_filename(serial: str | None, fallback: str = "unknown") -> str:
 
 
 def write_metadata(directory: Path, serial: str | None, collector: MetadataCollector,
-                   *, fallback: str = "unknown") -> Path:
-    """Write ``DIR/<safe serial>.json`` atomically; returns the path written."""
+                   *, fallback: str = "unknown") -> Path | None:
+    """Write ``DIR/<safe serial>.json`` atomically; returns the path written.
+
+    When it cannot be written (the disk filled, the folder became read-only while boards
+    were served) nothing is lost: an error-level log line names the file and why, and None
+    is returned, so the records are reported without a file; the command line then prints
+    them on standard output, as the reference rpiboot does.
+    """
     path = directory / f"{safe_serial_filename(serial, fallback)}.json"
-    atomic_write(path, collector.to_json().encode("utf-8"))
+    try:
+        atomic_write(path, collector.to_json().encode("utf-8"))
+    except RpibootError as err:
+        log.error("warning: %s; the metadata of %s is printed on standard output instead",
+                  err.message, serial or fallback)
+        return None
     return path

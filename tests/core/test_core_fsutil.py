@@ -164,3 +164,90 @@ def test_missing_output_folder_is_named_before_any_work(tmp_path: Path) -> None:
         check_output_dir(tmp_path / "file")
     assert check_output_dir(tmp_path / "new" / "meta").is_dir()
     assert _leftovers(tmp_path / "new" / "meta") == []
+
+
+INTERRUPT_BETWEEN_RENAMES = """
+import os, signal, sys
+from pathlib import Path
+import rpiboot.fsutil as fsutil
+from rpiboot.cli.command import sigterm_as_interrupt
+sigterm_as_interrupt()
+real_replace = os.replace
+def replace(src, dst):
+    real_replace(src, dst)
+    if str(dst).endswith("boot.img"):
+        os.kill(os.getpid(), signal.SIGTERM)   # handled as Ctrl-C, between the two renames
+os.replace = replace
+folder = Path(sys.argv[1])
+try:
+    with fsutil.atomic_files(folder / "boot.img", folder / "boot.sig") as (image, sig):
+        image.write(b"new image")
+        sig.write(b"new sig")
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+
+
+def test_an_interrupt_between_the_renames_finishes_the_group_first(tmp_path: Path) -> None:
+    image, sig = tmp_path / "boot.img", tmp_path / "boot.sig"
+    image.write_bytes(b"old image")
+    sig.write_bytes(b"old sig")
+    run = subprocess.run([sys.executable, "-c", INTERRUPT_BETWEEN_RENAMES, str(tmp_path)],
+                         capture_output=True, text=True, check=False)
+    assert run.returncode == 130, run.stderr
+    assert (image.read_bytes(), sig.read_bytes()) == (b"new image", b"new sig")
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_group_can_be_read_back_before_its_commit(tmp_path: Path) -> None:
+    from rpiboot.fsutil import atomic_group
+
+    image, sig = tmp_path / "boot.img", tmp_path / "boot.sig"
+    with atomic_group(image, sig) as group:
+        group.handles[0].write(b"payload")
+        group.flush()
+        assert group.temps[0].read_bytes() == b"payload" and not image.exists()
+        group.handles[1].write(b"signature of " + group.temps[0].read_bytes())
+    assert sig.read_bytes() == b"signature of payload" and _leftovers(tmp_path) == []
+
+
+def test_a_group_never_renames_over_a_device(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="device or FIFO"), \
+            atomic_files(os.devnull, tmp_path / "x.sig"):
+        pass
+    assert Path(os.devnull).exists() and not Path(os.devnull).is_file()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_journal_cut_short_by_a_kill_is_dropped(tmp_path: Path) -> None:
+    target = tmp_path / "boot.img"
+    target.write_bytes(b"old")
+    journal = tmp_path / f".boot.img.{_dead_pid()}{JOURNAL_SUFFIX}"
+    journal.write_text('{"version": 1, "renames": [["/tm')  # killed while writing it
+    assert recover(tmp_path) == []
+    assert not journal.exists() and target.read_bytes() == b"old"
+
+
+def test_input_errors_name_the_file_with_reading_words(tmp_path: Path) -> None:
+    from rpiboot.fsutil import read_file
+
+    with pytest.raises(InputError, match=r"cannot read the key file .*nope\.pem: no such"):
+        read_file(tmp_path / "nope.pem", what="key file")
+    with pytest.raises(InputError, match="is a folder, not a file"):
+        read_file(tmp_path, what="key file")
+    err = path_error("/k.pem", OSError(errno.EACCES, "Permission denied"), doing="read it")
+    assert isinstance(err, PermissionDenied) and err.exit_code == ExitCode.PERMISSION
+    assert err.hint is not None and "write" not in err.hint
+
+
+def test_a_folder_to_be_created_is_checked_without_creating_it(tmp_path: Path) -> None:
+    from rpiboot.fsutil import check_output_tree, make_dirs
+
+    check_output_tree(tmp_path / "a" / "b")
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(InputError, match="is a file, not a folder"):
+        check_output_tree(tmp_path / "file" / "sub")
+    with pytest.raises(InputError, match="a file is in the way"):
+        make_dirs(tmp_path / "file")
+    assert make_dirs(tmp_path / "a" / "b").is_dir()

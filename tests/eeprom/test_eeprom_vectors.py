@@ -29,9 +29,6 @@ class Deviation:
 
 
 DEVIATIONS: dict[str, Deviation] = {
-    "bootcode-bootsys-replace-2712": Deviation(
-        "--bootsys alone replaces bootsys and writes the image (reference: prints the config)",
-        {"outputs/bootsys-only.bin": DIFFERS}),
     "bootcode-overflow-2712": Deviation(
         "--bootcode that overflows its section is rejected (reference corrupts the image)",
         {"outputs/pieeprom-overflow.bin": ABSENT}, {1: 1}),
@@ -74,9 +71,6 @@ DEVIATIONS: dict[str, Deviation] = {
         "empty -o files on failure",
         {"outputs/e1.bin": ABSENT, "outputs/e3.bin": ABSENT, "outputs/e5.bin": ABSENT,
          "outputs/max-plus1.signed.bin": ABSENT}, {7: 2}),
-    "signed-config-2711": Deviation(
-        "--digest/--pubkey without --config modify the image (reference: ignores them and "
-        "writes the config text to --out)", {"outputs/ignored.bin": DIFFERS}),
     "update-pieeprom-errors": Deviation(
         "captured stderr is our own wording", {"outputs/rsa1024-stderr.txt": DIFFERS}),
 }

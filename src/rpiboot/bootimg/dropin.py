@@ -20,7 +20,7 @@ from rpiboot.bootimg.reference import (
     reference_keep,
     reference_size,
 )
-from rpiboot.bootimg.tree import SourceDir, scan_tree
+from rpiboot.bootimg.tree import SourceDir, scan_tree, without_outputs
 from rpiboot.errors import InputError, UsageError
 
 
@@ -75,9 +75,12 @@ def _describe(geometry: FatGeometry) -> str:
 
 
 def plan_dropin(source: str | os.PathLike[str], *, arch: str, board: str | None,
-                settings: DropInSettings, timestamp: int) -> DropInPlan:
-    """Plan the image the reference would make from ``source`` (or one that fits)."""
-    keep = reference_keep(board, arch)
+                settings: DropInSettings, timestamp: int,
+                output: str | os.PathLike[str] | None = None) -> DropInPlan:
+    """Plan the image the reference would make from ``source`` (or one that fits); an
+    ``output`` inside ``source`` is left out, as the reference deletes it first."""
+    keep = without_outputs(source, [output] if output is not None else [],
+                           reference_keep(board, arch))
     tree = scan_tree(source, keep)
     if settings.image_size_mib:
         reference = ReferenceSize(settings.image_size_mib * 1024, settings.fat_size, None)

@@ -10,7 +10,7 @@ from typing import Any
 
 from rpiboot.bootimg.reader import FatEntry, FatImage
 from rpiboot.errors import InputError
-from rpiboot.fsutil import atomic_output
+from rpiboot.fsutil import atomic_output, make_dirs, path_error
 
 _UNSAFE_CHARS = ("/", "\\", "\x00")
 
@@ -89,20 +89,27 @@ def extract(image: FatImage, dest: str | os.PathLike[str],
     dest_path = Path(dest)
     entries = select_entries(image, paths)
     targets = [(entry, _safe_target(dest_path, entry.parts, image.name)) for entry in entries]
-    dest_path.mkdir(parents=True, exist_ok=True)
+    make_dirs(dest_path, what="destination folder")
     for entry, target in targets:
         if entry.is_dir:
-            target.mkdir(parents=True, exist_ok=True)
+            make_dirs(target, what="folder")
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(target.parent, what="folder")
         with atomic_output(target) as handle:
             for chunk in image.iter_file(entry):
                 handle.write(chunk)
-        if entry.mtime is not None:
-            stamp = calendar.timegm(entry.mtime.timetuple())
-            os.utime(target, (stamp, stamp))
+        _set_mtime(target, entry)
     for entry, target in reversed(targets):  # directory times last, deepest first
-        if entry.is_dir and entry.mtime is not None:
-            stamp = calendar.timegm(entry.mtime.timetuple())
-            os.utime(target, (stamp, stamp))
+        if entry.is_dir:
+            _set_mtime(target, entry)
     return [entry for entry, _ in targets]
+
+
+def _set_mtime(target: Path, entry: FatEntry) -> None:
+    if entry.mtime is None:
+        return
+    stamp = calendar.timegm(entry.mtime.timetuple())
+    try:
+        os.utime(target, (stamp, stamp))
+    except OSError as exc:
+        raise path_error(target, exc, doing="set the time of") from None

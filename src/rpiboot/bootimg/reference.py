@@ -86,8 +86,8 @@ class _EstimateWalker:
             child_rel = f"{rel}/{name}" if rel else name
             info = os.lstat(directory / name)
             real_dir = stat.S_ISDIR(info.st_mode)
-            if not rel and not self.keep(child_rel, real_dir or _points_to_dir(directory / name)):
-                continue
+            if not self.keep(child_rel, real_dir or _points_to_dir(directory / name)):
+                continue  # the pruned names (top level), and the output itself
             out.append((name, info))
         return out
 

@@ -1,21 +1,21 @@
 """Writing boot.img and boot.sig together, with the secure-boot .sig code.
 
-The image is written to a temporary file beside the output, signed there, and only then
-renamed into place next to its freshly written .sig: a failing key or HSM wrapper leaves
-neither a new image nor a new .sig behind.
+Both files are written to temporary files beside their targets; the image is hashed and
+signed there, and only then are the two renamed into place as one group
+(:func:`rpiboot.fsutil.atomic_group`): a failing key or HSM wrapper, an error, Ctrl-C or
+SIGTERM leaves neither a new image nor a new .sig, and a kill between the two renames is
+completed by the next run that writes into the folder.  A pair never stays mixed.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rpiboot.bootimg.layout import ImagePlan
 from rpiboot.bootimg.writer import write_image
-from rpiboot.fsutil import atomic_output, atomic_write
+from rpiboot.errors import InputError, UsageError
+from rpiboot.fsutil import atomic_group
 
 if TYPE_CHECKING:
     from rpiboot.signing.signer import Signer
@@ -26,29 +26,40 @@ def default_sig_path(image: Path) -> Path:
     return image.with_suffix(".sig")
 
 
+def check_sig_path(image: Path, sig_path: Path) -> None:
+    """The image and its .sig must be two different files."""
+    if Path(image).absolute() == Path(sig_path).absolute():
+        raise UsageError(f"the image and its signature would both be {image}",
+                         hint="Give the image another name, or pass --sig PATH.")
+
+
+def check_signed_outputs(image: Path, sig_path: Path) -> None:
+    """Before any work: a signed image and its .sig are two regular files (they are written
+    beside their targets and renamed into place together, never into a device)."""
+    check_sig_path(image, sig_path)
+    for path in (image, sig_path):
+        if Path(path).exists() and not Path(path).is_file():
+            raise InputError(f"{path} is not a regular file: a signed image and its .sig are "
+                             "written as files", hint="Name regular files (-o, --sig).")
+
+
 def write_signed_image(plan: ImagePlan, output: Path, sig_path: Path, *, signer: Signer,
                        sig_timestamp: int | None = None) -> None:
-    """Write the image and its .sig (signed by ``signer``), all or nothing."""
-    from rpiboot.signing.sigfile import make_sig
+    """Write the image and its .sig (signed by ``signer``), both or neither."""
+    from rpiboot.signing import sigfile
+    from rpiboot.signing.rsa import sha256_file
+    from rpiboot.signing.signer import Payload
 
-    directory = output.parent if str(output.parent) else Path(".")
-    fd, staged_name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".unsigned",
-                                       dir=directory)
-    os.close(fd)
-    staged = Path(staged_name)
-    try:
-        with atomic_output(staged) as handle:
-            write_image(plan, handle)
-        sig = make_sig(staged, signer=signer, timestamp=sig_timestamp)
-        atomic_write(sig_path, sig)
-        mode = 0o644 & ~_umask()
-        with contextlib.suppress(OSError):
-            mode = os.stat(output).st_mode & 0o7777
-        os.chmod(staged, mode)
-        os.replace(staged, output)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(staged)
+    check_sig_path(output, sig_path)
+    ts = sigfile.sig_timestamp(sig_timestamp)
+    with atomic_group(output, sig_path) as group:
+        image_handle, sig_handle = group.handles
+        write_image(plan, image_handle)
+        group.flush()
+        staged = group.temps[0]
+        digest = sha256_file(staged)
+        payload = Payload(digest, str(output), path=staged)
+        sig_handle.write(sigfile.SigFile(digest.hex(), ts, None, signer.sign(payload)).to_bytes())
 
 
 def sign_existing(image: Path, sig_path: Path, *, signer: Signer,
@@ -56,10 +67,5 @@ def sign_existing(image: Path, sig_path: Path, *, signer: Signer,
     """Write the .sig of an existing image (signed by ``signer``) atomically."""
     from rpiboot.signing.sigfile import write_sig
 
+    check_sig_path(image, sig_path)
     write_sig(image, sig_path, signer=signer, timestamp=sig_timestamp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +40,26 @@ class SourceDir:
 
 # keep(relative_path, is_dir) -> whether to include the entry
 EntryFilter = Callable[[str, bool], bool]
+_OUR_TEMP_FILES = (".rpiboot-tmp", ".rpiboot-commit")  # rpiboot.fsutil's suffixes
+
+
+def without_outputs(root: str | os.PathLike[str], outputs: Iterable[str | os.PathLike[str]],
+                    keep: EntryFilter | None = None) -> EntryFilter:
+    """``keep``, minus the command's own outputs when they lie inside ``root`` and rpiboot's
+    temporary files beside them: an image is never packed into itself (the reference
+    deletes its output before it copies the source)."""
+    root_path = os.path.abspath(root)
+    targets = {os.path.abspath(path) for path in outputs}
+    folders = {os.path.dirname(target) for target in targets}
+
+    def keep_entry(rel_path: str, is_dir: bool) -> bool:
+        full = os.path.join(root_path, *rel_path.split("/"))
+        if full in targets or (os.path.dirname(full) in folders
+                               and full.endswith(_OUR_TEMP_FILES)):
+            return False
+        return keep is None or keep(rel_path, is_dir)
+
+    return keep_entry
 
 
 def scan_tree(root: str | os.PathLike[str], keep: EntryFilter | None = None) -> SourceDir:

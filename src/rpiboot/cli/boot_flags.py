@@ -155,16 +155,27 @@ def check_args(args: argparse.Namespace) -> None:
         args.quiet = False  # --json output is already machine-only
 
 
+def check_metadata_dir(args: argparse.Namespace) -> Path | None:
+    """The -j folder, created if missing and known to be writable: checked before any board
+    is waited for (an error naming it, never a failure after a board was served)."""
+    if not args.metadata_dir:
+        return None
+    from rpiboot.fsutil import check_output_dir
+
+    metadata_dir = Path(args.metadata_dir)
+    if metadata_dir.exists() and not metadata_dir.is_dir():
+        raise UsageError(f"-j {metadata_dir}: not a directory",
+                         hint="Name a folder for the <serial>.json files, or give -j alone "
+                         "to print the metadata.")
+    return check_output_dir(metadata_dir, what="-j metadata folder", create=True)
+
+
 def build_options(args: argparse.Namespace) -> BootOptions:
-    """BootOptions from parsed flags (creates the -j directory if it is missing)."""
+    """BootOptions from parsed flags (creates the -j directory if it is missing, and checks
+    that it can be written)."""
     from rpiboot.options import BootOptions
 
-    metadata_dir = None
-    if args.metadata_dir:
-        metadata_dir = Path(args.metadata_dir)
-        if metadata_dir.exists() and not metadata_dir.is_dir():
-            raise UsageError(f"-j {metadata_dir}: not a directory")
-        metadata_dir.mkdir(parents=True, exist_ok=True)
+    metadata_dir = check_metadata_dir(args)
     extra: dict[str, Any] = {}
     if args.timeout is not None:
         extra["wait_timeout"] = args.timeout

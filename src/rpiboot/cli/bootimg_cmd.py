@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -134,6 +133,11 @@ def run(args: argparse.Namespace) -> int:
         return _sign(args)
     from rpiboot.bootimg.reader import FatImage
 
+    if args.action == "extract":
+        from rpiboot.fsutil import check_output_tree
+
+        check_output_tree(args.dest, what="destination folder")
+
     with FatImage.open(args.image, partition=args.partition) as image:
         if args.action == "info":
             return _info(image, args.json)
@@ -167,7 +171,7 @@ def _create(args: argparse.Namespace) -> int:
     from rpiboot.bootimg.layout import plan_image
     from rpiboot.bootimg.reference import reference_keep
     from rpiboot.bootimg.signed import default_sig_path, write_signed_image
-    from rpiboot.bootimg.tree import scan_tree
+    from rpiboot.bootimg.tree import scan_tree, without_outputs
     from rpiboot.bootimg.writer import write_image
     from rpiboot.fsutil import atomic_output
 
@@ -176,15 +180,9 @@ def _create(args: argparse.Namespace) -> int:
     pruning = reference_keep(args.board, args.arch) if args.board or args.arch else None
     signing = signer is not None
     sig_path = args.sig or default_sig_path(args.output)
-    outputs = {os.path.abspath(args.output), os.path.abspath(sig_path)}
-    source_root = os.path.abspath(args.source)
-
-    def keep(rel_path: str, is_dir: bool) -> bool:
-        # never pack the image (or its .sig) into itself when it is written inside SOURCE
-        if os.path.join(source_root, rel_path) in outputs:
-            return False
-        return pruning is None or pruning(rel_path, is_dir)
-
+    _check_outputs(args.output, sig_path if signing else None)
+    # never pack the image (or its .sig, or their temporary files) into itself
+    keep = without_outputs(args.source, [args.output, sig_path], pruning)
     plan = plan_image(scan_tree(args.source, keep), options)  # fails before writing
     if signer is not None:
         write_signed_image(plan, args.output, sig_path, signer=signer)
@@ -207,6 +205,17 @@ def _create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_outputs(image: Path | None, sig: Path | None) -> None:
+    """Before any work: can the image and its .sig be written?"""
+    from rpiboot.bootimg.signed import check_signed_outputs
+    from rpiboot.cli.output import check_output
+
+    if image is not None and sig is not None:
+        check_signed_outputs(image, sig)
+    check_output(image, "image")
+    check_output(sig, "signature file")
+
+
 def _sign(args: argparse.Namespace) -> int:
     from rpiboot.bootimg.signed import default_sig_path, sign_existing
 
@@ -214,6 +223,7 @@ def _sign(args: argparse.Namespace) -> int:
     if signer is None:
         raise UsageError("sign needs --key KEY or --hsm-wrapper CMD")
     sig_path = args.sig or default_sig_path(args.image)
+    _check_outputs(None, sig_path)
     sign_existing(args.image, sig_path, signer=signer, sig_timestamp=args.timestamp)
     print(f"wrote {sig_path}")
     return 0

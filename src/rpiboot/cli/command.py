@@ -58,12 +58,16 @@ def run_command(prog: str, func: Callable[[Sequence[str]], int | None],
                 argv: Sequence[str]) -> int:
     """Run ``func(argv)`` and map whatever happens to one exit status of :class:`ExitCode`.
 
-    RpibootError → its exit code with a clear message; Ctrl-C → 130; ``-h`` (argparse's
-    SystemExit) → its status; any other exception is a bug → 3, with the traceback only
-    when RPIBOOT_DEBUG is set.
+    RpibootError → its exit code with a clear message; Ctrl-C and SIGTERM → 130 (both unwind
+    the command, so its temporary files are removed); ``-h`` (argparse's SystemExit) → its
+    status; an OS error on a named path that a command did not translate → the path and
+    what went wrong (exit 1, or 5 for permission); any other exception is a bug → 3, with
+    the traceback only when RPIBOOT_DEBUG is set.
     """
+    restore = sigterm_as_interrupt()
     try:
         rc = func(argv)
+        _flush_stdout()
     except RpibootError as err:
         print_error(prog, err)
         return int(err.exit_code)
@@ -77,10 +81,54 @@ def run_command(prog: str, func: Callable[[Sequence[str]], int | None],
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return int(ExitCode.OK)
+    except OSError as exc:
+        import errno
+
+        from rpiboot.fspaths import path_error
+
+        if exc.filename is not None:
+            translated = path_error(exc.filename, exc, doing="access")
+        elif exc.errno in (errno.ENOSPC, errno.EDQUOT):  # e.g. printing into a full disk
+            translated = path_error("the output", exc)
+        else:
+            _report_bug(prog)
+            return int(ExitCode.INTERNAL)
+        print_error(prog, translated)
+        return int(translated.exit_code)
     except Exception:
         _report_bug(prog)
         return int(ExitCode.INTERNAL)
+    finally:
+        restore()
     return int(rc or 0)
+
+
+def _flush_stdout() -> None:
+    """Flush what the command printed now, so a full disk behind ``> file`` is reported
+    (at exit, Python would only print "Exception ignored")."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        from rpiboot.fspaths import path_error
+
+        raise path_error("the standard output", exc) from None
+
+
+def sigterm_as_interrupt() -> Callable[[], object]:
+    """Make SIGTERM raise KeyboardInterrupt, like Ctrl-C, so a terminated command unwinds
+    (and cleans up) the same way; returns the undo function.  Main thread only."""
+    import signal
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: signals are not ours to handle
+        return lambda: None
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def _report_bug(prog: str) -> None:

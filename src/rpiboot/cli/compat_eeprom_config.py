@@ -1,9 +1,11 @@
 """``rpi-eeprom-config``: drop-in for the rpi-eeprom tool (read, extract, modify an image).
 
-Same flags and exit statuses as the reference, except where the reference is wrong (see the
-README "secure boot" section): outputs are written atomically (never left empty on failure),
-``--bootsys``/``--digest``/``--pubkey`` alone modify the image, data that does not fit is
-rejected, a missing ``bootconf.txt`` is an error.
+Same flags, modes and exit statuses as the reference, except where the reference is wrong (see
+the README "secure boot" section): outputs are written atomically (never left empty on
+failure), data that does not fit is rejected, a missing ``bootconf.txt`` is an error.  As in
+the reference, only ``--config``, ``--timestamp``, ``--bootcode`` and ``--cacertder`` make it
+write an image; ``--digest``/``--pubkey`` are used only with ``--config`` and ``--bootsys``
+only with one of those four; flags the reference ignores are ignored with a note on stderr.
 """
 
 from __future__ import annotations
@@ -14,11 +16,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rpiboot.cli.command import console_main
-from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.output import check_output, write_output, write_stdout
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError, UsageError
 
 PROG = "rpi-eeprom-config"
+# The reference writes an image only when one of these is given (rpi-eeprom main(): its
+# write condition); --bootsys, --digest and --pubkey alone leave it in read mode.
+WRITE_OPTIONS = ("config", "timestamp", "bootcode", "cacertder")
 HELP = "read, extract or modify the bootloader config (and files) of an EEPROM image"
 
 
@@ -47,30 +52,38 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _read_input(path: str, what: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"{what} file '{path}' not found") from None
-    except OSError as err:
-        raise InputError(f"cannot read {what} file '{path}': {err.strerror}") from None
+    from rpiboot.fsutil import read_file
+
+    if not Path(path).exists():
+        raise InputError(f"{what} file '{path}' not found")
+    return read_file(path, what=f"{what} file")
 
 
 def _modify(image, args: argparse.Namespace) -> None:  # type: ignore[no-untyped-def]
     from rpiboot.eeprom.image import BOOTCODE_BIN, BOOTSYS
     from rpiboot.signing.keys import load_public_key, public_key_to_bin
 
-    if args.config is not None and not Path(args.config).is_file():
+    if args.config is not None and not Path(args.config).exists():
         raise InputError(f"config file '{args.config}' not found")
     if args.timestamp is not None:
         image.set_update_timestamp(args.timestamp)
     steps = [(args.bootcode, BOOTCODE_BIN, "bootcode"), (args.bootsys, BOOTSYS, "bootsys"),
-             (args.cacertder, "cacert.der", "cacert"), (args.config, "bootconf.txt", "config"),
-             (args.digest, "bootconf.sig", "digest")]
+             (args.cacertder, "cacert.der", "cacert"), (args.config, "bootconf.txt", "config")]
+    if args.config is not None:  # the config, its signature and the key go together
+        steps.append((args.digest, "bootconf.sig", "digest"))
     for path, name, what in steps:
         if path is not None:
             image.replace_file(name, _read_input(path, what))
-    if args.pubkey is not None:
+    if args.pubkey is not None and args.config is not None:
         image.replace_file("pubkey.bin", public_key_to_bin(load_public_key(Path(args.pubkey))))
+
+
+def _ignored(args: argparse.Namespace, names: tuple[str, ...], why: str) -> None:
+    """Say on stderr which given flags the reference ignores here (and so do we)."""
+    given = [f"--{name}" for name in names if getattr(args, name) is not None]
+    if given:
+        print(f"{PROG}: note: {'/'.join(given)} ignored {why} (as the reference "
+              "rpi-eeprom-config does)", file=sys.stderr)
 
 
 def _emit(data: bytes, out: str | None) -> None:
@@ -91,9 +104,11 @@ def _extract(image, out: str | None) -> None:  # type: ignore[no-untyped-def]
     if out is not None:
         print(f"{PROG}: note: --out is ignored with --extract (files go to the current "
               "directory)", file=sys.stderr)
-    for name, data in image.extractable_files().items():
+    files = image.extractable_files()
+    for name in files:  # every name checked before the first file is written
         if "/" in name or name in ("", ".", ".."):
             raise InputError(f"{image.source}: refusing to extract a file named {name!r}")
+    for name, data in files.items():
         write_output(name, data)
 
 
@@ -109,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError("--config needs an EEPROM IMAGE argument")
         raise InputError("no EEPROM image given (reading the live bootloader config is only "
                          "possible on a Raspberry Pi)", hint=f"Usage: {PROG} IMAGE [options]")
+    _check_outputs(args)
     from rpiboot.eeprom.image import EepromImage
 
     image = EepromImage.load(Path(args.eeprom))
@@ -117,18 +133,30 @@ def run(args: argparse.Namespace) -> int:
     if args.extract:
         _extract(image, args.out)
         return 0
-    modifiers = (args.config, args.timestamp, args.bootcode, args.bootsys, args.cacertder,
-                 args.digest, args.pubkey)
-    if any(value is not None for value in modifiers):
+    if any(getattr(args, name) is not None for name in WRITE_OPTIONS):
+        if args.config is None:
+            _ignored(args, ("digest", "pubkey"), "without --config")
         _modify(image, args)
         _emit(image.to_bytes(), args.out)
         return 0
+    _ignored(args, ("bootsys", "digest", "pubkey"), "without --config, --timestamp, "
+             "--bootcode or --cacertder: the config is read")
     config = image.read_file("bootconf.txt")
     if config is None:
         raise InputError(f"{args.eeprom}: the image has no bootconf.txt section",
                          hint="The image is damaged or not a bootloader image.")
     _emit(config, args.out)
     return 0
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before reading anything: can the outputs be written?"""
+    if args.extract:  # files go to the current folder (--out is ignored)
+        from rpiboot.fsutil import check_output_dir
+
+        check_output_dir(".", what="current folder", create=False)
+    else:
+        check_output(args.out)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,7 +3,8 @@
 Same flags as the reference (plus master's ``-c SOC``).  Differences (README lists them):
 usage errors exit 2 instead of 0, a failing HSM wrapper is an error (no output written),
 ``-v`` also checks the sha256 line and accepts a private PEM, ``pkcs11:`` URIs are refused
-(use an HSM wrapper).
+(use an HSM wrapper).  As in the reference (a shell script testing ``[ -n "$KEY" ]``), an
+empty option value counts as not given; ``-v`` ignores ``-o``, ``-H`` and ``-c``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from rpiboot.cli.command import console_main
-from rpiboot.cli.output import write_output
+from rpiboot.cli.output import check_output, write_output
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError, SigningError, UsageError
 
@@ -61,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
     if args.help:
         sys.stdout.write(args.usage)
         return 0
+    for name in ("k", "H", "i", "o", "c", "p"):  # not -v: it is a mode (VERIFY=1)
+        if getattr(args, name) == "":  # the reference's `[ -n "$VAR" ]`: empty is unset
+            setattr(args, name, None)
     if args.i is None:
         raise UsageError("missing -i IMAGE", hint=args.usage.splitlines()[0])
     image = Path(args.i)
@@ -75,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return _verify(args, image)
     if args.o is None:
         raise UsageError("missing -o OUTPUT", hint=args.usage.splitlines()[0])
+    check_output(args.o, ".sig file")
     from rpiboot.signing import signer_from_options
     from rpiboot.signing.sigfile import make_sig
 

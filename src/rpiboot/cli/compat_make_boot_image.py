@@ -4,7 +4,8 @@ Same flags (-d SOURCE_DIR -o OUTPUT -a 32|64 -b BOARD) and environment (SECTOR_S
 ROOT_DIR_ENTRIES, FAT_SIZE, IMAGE_SIZE in MiB; also SECTORS_PER_CLUSTER, FAT_OVERHEAD), same
 pruning and, wherever the reference succeeds, the same FAT type and size.  Where the
 reference would fail we build a geometry that fits and say so on stderr.  Timestamps come
-from SOURCE_DATE_EPOCH (default 1980-01-01 UTC) so the output is reproducible.
+from SOURCE_DATE_EPOCH (default 1980-01-01 UTC) so the output is reproducible.  Run with
+sudo, the image is given to the invoking user (SUDO_UID/SUDO_GID), as the reference does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from rpiboot.cli.command import console_main
+from rpiboot.cli.output import check_output
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import UsageError
 
@@ -62,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
                          hint=f"e.g. {PROG} -d bootfs/ -o boot.img")
     if not os.path.isdir(args.source):
         raise UsageError(f"{args.source}: not a directory", hint="-d takes the boot files' folder")
+    check_output(args.output, "boot image")
     settings = DropInSettings.from_env(os.environ)
     result = plan_dropin(args.source, arch=args.arch, board=args.board, settings=settings,
-                         timestamp=timestamp_from_env())
+                         timestamp=timestamp_from_env(), output=args.output)
     for note in result.notes:
         print(f"{PROG}: note: {note}", file=sys.stderr)
     print(f"Using IMAGE_SIZE of {result.size_kib}")
@@ -72,10 +75,27 @@ def run(args: argparse.Namespace) -> int:
         print("Warning: Large image size detected. Try removing unused files.")
     with atomic_output(args.output) as handle:
         write_image(result.plan, handle)
+    _give_to_sudo_user(args.output)
     geometry = result.plan.geometry
     print(f"Created image {args.output} (FAT{geometry.fat_type}, {geometry.clusters} clusters"
           f" of {geometry.cluster_size} bytes, {result.plan.clusters_used} used)")
     return 0
+
+
+def _give_to_sudo_user(output: str) -> None:
+    """Under sudo, hand the image to the invoking user, as the reference's
+    ``chown "$SUDO_UID:$SUDO_GID"`` does (only root may, and only a regular file)."""
+    uid, gid = os.environ.get("SUDO_UID", ""), os.environ.get("SUDO_GID", "")
+    if not (uid.isdigit() and gid.isdigit()) or not hasattr(os, "geteuid") or os.geteuid():
+        return
+    if not os.path.isfile(output):
+        return  # a device or FIFO (-o /dev/null) keeps its owner
+    try:
+        os.chown(output, int(uid), int(gid))
+    except OSError as exc:
+        from rpiboot.fsutil import path_error
+
+        raise path_error(output, exc, doing="give to the sudo user") from None
 
 
 def main(argv: Sequence[str] | None = None) -> int:

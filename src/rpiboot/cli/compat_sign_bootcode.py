@@ -1,8 +1,10 @@
 """``rpi-sign-bootcode``: drop-in for the rpi-eeprom tool (append a second-stage signature).
 
-Same flags as the reference (plus rpi-eeprom master's ``-e``).  Differences: an unknown chip is
-an error (the reference silently does nothing), ``-H`` is refused for the 2711 SHA-1 format,
-the HSM signature is verified against ``-p``, and no output is written on failure.
+Same flags as the reference (plus rpi-eeprom master's ``-e``, for 2712 and 2711 files).
+Differences: an unknown chip is an error (the reference silently does nothing), ``-H`` is
+refused for the 2711 SHA-1 format, the HSM signature is verified against ``-p``, and no output
+is written on failure.  As in the reference, ``-p`` is used only with ``-H``, ``-m`` only for
+2711, ``-v`` only for 2712, and ``-e`` ignores the signing flags.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import argparse
 import base64
 import binascii
+import struct
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
 from rpiboot.chips import BootcodeSignature, Chip, chip_for_prefix
 from rpiboot.cli.command import console_main
-from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.output import check_output, write_output, write_stdout
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError, UsageError
 
@@ -50,10 +53,23 @@ def _read_input(path: str | None) -> bytes:
             return base64.b64decode(sys.stdin.buffer.read(), validate=False)
         except binascii.Error as err:
             raise InputError(f"stdin is not base64 text ({err})") from None
-    try:
-        return Path(path).read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read input: {err.strerror}") from None
+    from rpiboot.fsutil import read_file
+
+    return read_file(path, what="input file")
+
+
+def _extract_2711_text(path: str) -> str:
+    """rpi-eeprom master's ``-e`` for 2711: the trailer file | length | keynum |
+    rsa_sig (256) | hmac-sha1 (20), printed as the reference prints it."""
+    data = _read_input(path)
+    if len(data) < 4 + 4 + 256 + 20:
+        raise InputError(f"{path}: too short to hold a BCM2711 signature trailer")
+    hmac_at = len(data) - 20
+    rsa_at = hmac_at - 256
+    keynum = struct.unpack_from("<i", data, rsa_at - 4)[0]
+    length = struct.unpack_from("<i", data, rsa_at - 8)[0]
+    return (f"length: {length}\nkeynum: {keynum}\nrsa_sig: {data[rsa_at:hmac_at].hex()}\n"
+            f"hmac_sha1: {data[hmac_at:].hex()}\n")
 
 
 def _extract_text(path: str) -> str:
@@ -114,8 +130,11 @@ def run(args: argparse.Namespace) -> int:
     """Sign the input (or list the blocks of ``-e FILE``) as the parsed options ask."""
     chip = _chip(args.chip)
     if args.extract is not None:
-        sys.stdout.write(_extract_text(args.extract))
+        rsa_block = chip.bootcode_signature is BootcodeSignature.RSA_SHA256_BLOCK
+        sys.stdout.write(_extract_text(args.extract) if rsa_block
+                         else _extract_2711_text(args.extract))
         return 0
+    check_output(args.output, "signed output")
     data = _read_input(args.input)
     signed = _sign(args, chip, data)
     if args.debug and chip.bootcode_signature is BootcodeSignature.RSA_SHA256_BLOCK:

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.output import check_output, write_output, write_stdout
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError
 
@@ -103,16 +103,28 @@ def _edit(args: argparse.Namespace, image: EepromImage) -> None:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read: {err.strerror}") from None
+    from rpiboot.fsutil import read_file
+
+    return read_file(path, what="input file")
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Before reading anything: can the outputs be written?"""
+    if args.action == "config":
+        check_output(args.out, "config file")
+    elif args.action == "edit":
+        check_output(args.out, "output image")
+    elif args.action == "extract":
+        from rpiboot.fsutil import check_output_tree
+
+        check_output_tree(args.dir, what="extract folder")
 
 
 def run(args: argparse.Namespace) -> int:
     """Load the image and do what ``args.action`` asks."""
     from rpiboot.eeprom.image import EepromImage
 
+    _check_outputs(args)
     image = EepromImage.load(args.image)
     if args.action == "info":
         _info(image, args.json)
@@ -141,9 +153,13 @@ def _info(image: EepromImage, as_json: bool) -> None:
 
 
 def _extract(image: EepromImage, args: argparse.Namespace) -> None:
-    args.dir.mkdir(parents=True, exist_ok=True)
-    for name, data in image.extractable_files().items():
+    from rpiboot.fsutil import make_dirs
+
+    files = image.extractable_files()
+    for name in files:
         if "/" in name or name in ("", ".", ".."):
             raise InputError(f"{args.image}: refusing to extract a file named {name!r}")
+    make_dirs(args.dir, what="extract folder")
+    for name, data in files.items():
         write_output(args.dir / name, data)
         print(f"{args.dir / name}: {len(data)} bytes")

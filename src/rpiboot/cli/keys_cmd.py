@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rpiboot.cli.output import write_output, write_stdout
+from rpiboot.cli.output import check_output, write_output, write_stdout
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import InputError
 
@@ -40,21 +40,16 @@ def run(args: argparse.Namespace) -> int:
     from rpiboot.signing import keys
 
     if args.action == "generate":
-        keys.generate_private_key(args.out, bits=args.bits, overwrite=args.force)
-        print(f"{args.out}: RSA-2048 private key written (mode 0600). Keep it secret; "
-              "a board programmed with its hash accepts only what it signs.")
-        if args.public_out is not None:
-            pub = keys.load_public_key(args.out)
-            write_output(args.public_out, keys.public_key_pem(pub))
-            print(f"{args.public_out}: public key written")
+        _generate(args)
     elif args.action == "to-bin":
+        check_output(args.out)
         data = keys.public_key_to_bin(keys.load_public_key(args.key))
         write_stdout(data) if args.out is None else write_output(args.out, data)
     elif args.action == "to-pem":
-        try:
-            raw = args.pubkey_bin.read_bytes()
-        except OSError as err:
-            raise InputError(f"{args.pubkey_bin}: cannot read: {err.strerror}") from None
+        from rpiboot.fsutil import read_file
+
+        check_output(args.out)
+        raw = read_file(args.pubkey_bin, what="pubkey.bin")
         data = keys.public_key_pem(keys.public_key_from_bin(raw))
         write_stdout(data) if args.out is None else write_output(args.out, data)
     else:
@@ -67,3 +62,29 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(digest.hex())
     return 0
+
+
+def _generate(args: argparse.Namespace) -> None:
+    """A new key (mode 0600) and, with --public-out, its public key: both or neither."""
+    from rpiboot.fsutil import atomic_files, atomic_write
+    from rpiboot.signing import keys
+
+    if not args.force:
+        keys.refuse_overwrite(args.out)
+    check_output(args.out, "key file")
+    if args.public_out is not None:
+        if args.public_out.absolute() == args.out.absolute():
+            raise InputError(f"--public-out {args.public_out} is the private key's file",
+                             hint="Name another file for the public key.")
+        check_output(args.public_out, "public key file")
+    private_pem, public_pem = keys.new_key_pems(args.bits)
+    if args.public_out is None:
+        atomic_write(args.out, private_pem, mode=0o600)
+    else:
+        with atomic_files(args.out, args.public_out, modes=[0o600, None]) as (private, public):
+            private.write(private_pem)
+            public.write(public_pem)
+    print(f"{args.out}: RSA-2048 private key written (mode 0600). Keep it secret; "
+          "a board programmed with its hash accepts only what it signs.")
+    if args.public_out is not None:
+        print(f"{args.public_out}: public key written")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import signal
 import sys
 import threading
 from collections.abc import Iterator
@@ -37,12 +36,12 @@ def run_boot(options: BootOptions, backend: Any, args: argparse.Namespace, *,
              stop: threading.Event | None = None) -> int:
     """Serve boards with the renderer the flags ask for; the exit status.  Ctrl-C and
     SIGTERM stop the boards cleanly (each closes its device) and exit 130."""
-    from rpiboot.cli.command import print_error
+    from rpiboot.cli.command import print_error, sigterm_as_interrupt
     from rpiboot.cli.render import make_renderer
     from rpiboot.engine.server import Server
 
     renderer = make_renderer(json_mode=args.json_mode, quiet=args.quiet, verbose=args.verbose)
-    restore = _sigterm_as_interrupt()
+    restore = sigterm_as_interrupt()
     try:
         result = Server(options, backend=backend, on_event=renderer, stop=stop).run()
     finally:
@@ -53,15 +52,3 @@ def run_boot(options: BootOptions, backend: Any, args: argparse.Namespace, *,
     elif result.error is not None:
         print_error("rpiboot", result.error)
     return int(result.exit_code)
-
-
-def _sigterm_as_interrupt() -> Any:
-    """Make SIGTERM behave like Ctrl-C (main thread only); returns the undo function."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-
-    def interrupt(_signum: int, _frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    return lambda: signal.signal(signal.SIGTERM, previous)

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rpiboot.cli.output import write_output
+from rpiboot.cli.output import check_output, write_output
 from rpiboot.cli.parsing import ArgumentParser
-from rpiboot.errors import InputError, UsageError
+from rpiboot.errors import UsageError
 
 if TYPE_CHECKING:
     from rpiboot.signing.signer import Signer
@@ -61,10 +61,9 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 
 
 def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as err:
-        raise InputError(f"{path}: cannot read: {err.strerror}") from None
+    from rpiboot.fsutil import read_file
+
+    return read_file(path, what="input file")
 
 
 def _signer(args: argparse.Namespace) -> Signer | None:
@@ -79,6 +78,7 @@ def _sign_file(args: argparse.Namespace) -> None:
     from rpiboot.signing.sigfile import make_sig
 
     out = args.out or args.file.with_suffix(".sig")
+    check_output(out, ".sig file")
     data = make_sig(args.file, signer=_signer(args), timestamp=args.timestamp)
     write_output(out, data)
     print(f"{out}: written ({'signed' if b'rsa2048:' in data else 'unsigned'})")
@@ -92,11 +92,13 @@ def _request(args: argparse.Namespace) -> None:
         check_keynum_version(args.keynum, args.version)
         if args.out is None:
             raise UsageError("--bootcode needs -o PAYLOAD (the bytes to sign)")
+        check_output(args.out, "payload file")
         write_output(args.out, payload_2712(_read(args.file), args.keynum, args.version))
         print(f"{args.out}: sign these bytes (RSA-2048 PKCS#1 v1.5, SHA-256), then run "
               f"`rpiboot sign bootcode {args.file} -n {args.keynum} -v {args.version} "
               "--signature SIG -p PUBLIC.pem -o OUT`")
         return
+    check_output(args.out, "digest file")
     digest = signing_request(args.file)
     if args.out is not None:
         write_output(args.out, digest)
@@ -110,6 +112,7 @@ def _bootcode(args: argparse.Namespace) -> None:
     from rpiboot.signing.bootcode import sign_2712
 
     signer = _signer(args)
+    check_output(args.out, "signed output")
     signed = sign_2712(_read(args.input), keynum=args.keynum, version=args.version,
                        signer=signer)
     write_output(args.out, signed)

@@ -55,6 +55,9 @@ def run_simulation(board: str, args: argparse.Namespace) -> int:
     if board not in PRESETS:
         raise UsageError(f"unknown simulated board {board!r}",
                          hint="Choose one of: " + ", ".join(PRESETS))
+    from rpiboot.cli.boot_flags import check_metadata_dir
+
+    check_metadata_dir(args)  # before the simulated board is even built
     spec = preset(board)
     with tempfile.TemporaryDirectory(prefix="rpiboot-sim-") as tmp:
         scenario = Scenario.load(spec, Path(tmp), time_scale=1.0 / (args.speed or 1.0),

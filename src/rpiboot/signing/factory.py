@@ -38,7 +38,8 @@ def signer_from_options(*, key: Path | None = None, hsm_wrapper: str | None = No
         return HsmWrapperSigner(hsm_wrapper, known)
     if key is not None:
         if not Path(key).is_file():
-            raise InputError(f"Private key file {key} not found",
+            state = "is a folder, not a file" if Path(key).is_dir() else "not found"
+            raise InputError(f"Private key file {key} {state}",
                              hint="Pass the path of an RSA-2048 PEM private key.")
         return PrivateKeySigner.from_file(key)
     return None

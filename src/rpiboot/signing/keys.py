@@ -128,17 +128,30 @@ def key_hash_words(digest: bytes) -> list[int]:
     return [int.from_bytes(digest[i:i + 4], "little") for i in range(0, len(digest), 4)]
 
 
-def generate_private_key(path: Path, *, bits: int = KEY_BITS, overwrite: bool = False) -> None:
-    """Generate an RSA-2048 private key and write it as PKCS#8 PEM with mode 0600."""
+def new_key_pems(bits: int = KEY_BITS) -> tuple[bytes, bytes]:
+    """A new RSA-2048 key: its PKCS#8 private PEM and its public PEM."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     _require_2048(bits, "requested key")
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise InputError(f"{path}: already exists; refusing to overwrite a key",
-                         hint="Choose another file name or pass --force.")
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
+    return pem, public_key_pem(key.public_key())
+
+
+def refuse_overwrite(path: Path) -> None:
+    """A key file is never overwritten by accident."""
+    if Path(path).exists():
+        raise InputError(f"{path}: already exists; refusing to overwrite a key",
+                         hint="Choose another file name or pass --force.")
+
+
+def generate_private_key(path: Path, *, bits: int = KEY_BITS, overwrite: bool = False) -> None:
+    """Generate an RSA-2048 private key and write it as PKCS#8 PEM with mode 0600."""
+    _require_2048(bits, "requested key")
+    path = Path(path)
+    if not overwrite:
+        refuse_overwrite(path)
+    pem, _public = new_key_pems(bits)
     atomic_write(path, pem, mode=0o600)

@@ -83,11 +83,7 @@ def write_sig(path: Path, sig_path: Path, *, signer: Signer | None = None,
               timestamp: int | None = None, target_soc: str | None = None) -> None:
     """Write the .sig of ``path`` to ``sig_path`` atomically (nothing written on failure)."""
     data = make_sig(path, signer=signer, timestamp=timestamp, target_soc=target_soc)
-    if Path(sig_path).exists() and not Path(sig_path).is_file():
-        with open(sig_path, "wb") as handle:  # a device or FIFO: never rename over it
-            handle.write(data)
-        return
-    atomic_write(sig_path, data)
+    atomic_write(sig_path, data)  # a device or FIFO is written in place, never renamed over
 
 
 def signing_request(path: Path) -> bytes:
