@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -48,3 +50,61 @@ def firmware_dir(shared_dir: Path) -> Path:
 @pytest.fixture(scope="session")
 def vectors_dir(shared_dir: Path) -> Path:
     return shared_dir / "vectors"
+
+
+# ------------------------------------------------------------------ folders that refuse writes
+def _writable(folder: Path) -> bool:
+    probe = folder / "probe"
+    try:
+        probe.write_bytes(b"")
+    except OSError:
+        return False
+    probe.unlink()
+    return True
+
+
+@pytest.fixture
+def readonly_dir(tmp_path: Path) -> Iterator[Path]:
+    """An empty folder nobody can write to, not even root: a read-only tmpfs mounted on it
+    when we are root (chmod does not stop root), else mode 0555."""
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    mounted = False
+    if os.geteuid() == 0:
+        mount = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs",
+                                str(folder)], capture_output=True, text=True, check=False)
+        mounted = mount.returncode == 0
+    if not mounted:
+        folder.chmod(0o555)
+    try:
+        if _writable(folder):
+            pytest.fail(f"cannot make a read-only folder here ({folder}): as root this test "
+                        "needs `mount -t tmpfs -o ro`")
+        yield folder
+    finally:
+        if mounted:
+            subprocess.run(["umount", str(folder)], check=True)
+        else:
+            folder.chmod(0o755)
+
+
+@pytest.fixture
+def full_dir(tmp_path: Path) -> Iterator[Path]:
+    """A writable folder on a file system with no space left (a full 64 KiB tmpfs): empty
+    files can be created in it, but not a byte written.  Needs root (mount)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs needs root (CI runs as root)")
+    folder = tmp_path / "full"
+    folder.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(folder)],
+                   check=True)
+    try:
+        with open(folder / "filler", "wb", buffering=0) as filler:
+            try:
+                while True:
+                    filler.write(bytes(4096))
+            except OSError:
+                pass  # full
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
