@@ -226,3 +226,27 @@ def test_nesting_deeper_than_the_limit_is_an_error(tmp_path: Path) -> None:
     shallow = {"d": {"d": {"leaf": b"x"}}}
     with FatImage.open(_image(tmp_path / "ok", shallow)) as fs:
         assert [e.path for e in fs.walk()] == ["d", "d/d", "d/d/leaf"]
+
+
+def test_files_sharing_clusters_cannot_make_extract_write_more_than_the_image(
+        tmp_path: Path) -> None:
+    """Many entries pointing at one big chain: a small image would expand to gigabytes."""
+    names = {f"f{i}.bin": b"" for i in range(40)}
+    image = _image(tmp_path, {"big.bin": bytes(60_000), **names}, fat_type=16)
+    data = bytearray(image.read_bytes())
+    with FatImage.open(image) as fs:
+        big = fs.find("big.bin")
+        assert big is not None
+        root = fs.geometry.root_start * fs.geometry.sector_size
+        length = fs.geometry.root_dir_sectors * fs.geometry.sector_size
+    for i in range(40):
+        at = _entry_offset(data, root, length, f"F{i}".encode().ljust(8) + b"BIN")
+        _point_entry_at(data, at, big.first_cluster)
+        struct.pack_into("<I", data, at + 28, 60_000)
+    crafted = tmp_path / "shared.img"
+    crafted.write_bytes(bytes(data))
+    with FatImage.open(crafted) as fs:
+        assert fs.read_file(fs.find("f7.bin")) == bytes(60_000)  # type: ignore[arg-type]
+        with pytest.raises(InputError, match=r"claim 2460000 bytes, more than the"):
+            extract(fs, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
