@@ -26,7 +26,7 @@ from rpiboot.events import (
     MetadataReceived,
     StageStarted,
 )
-from rpiboot.metadata import MetadataCollector, write_metadata
+from rpiboot.metadata import MetadataCollector, save_metadata
 from rpiboot.options import BoardResult, BootOptions
 from rpiboot.protocol.fileserver import FileServer
 from rpiboot.protocol.rom import run_rom_stage
@@ -228,8 +228,12 @@ class BoardSession(threading.Thread):
         if collector is None:
             return
         if self.options.metadata_dir is not None:
-            self.metadata_path = write_metadata(self.options.metadata_dir, self.board.serial,
-                                                collector, fallback=self.board.port_path)
+            saved = save_metadata(self.options.metadata_dir, self.board.serial, collector,
+                                  fallback=self.board.port_path)
+            if saved.note is not None:
+                log.warning("%s: %s: metadata written to %s instead", self.board.label(),
+                            saved.note, saved.path)
+            self.metadata_path = saved.path
         path = str(self.metadata_path) if self.metadata_path is not None else None
         self.emit(MetadataReceived(self.board, data=dict(collector.records), path=path))
 
