@@ -244,14 +244,18 @@ class _Walker:
         return _Header(name, header.typeflag, size)
 
 
+def iter_members(handle: BinaryIO, size: int, source: str) -> Iterator[TarMember]:
+    """Every member of the archive in ``handle`` (``size`` bytes, named ``source``)."""
+    if size == 0:
+        raise InputError(f"{source}: empty file, not a tar archive", hint=_HINT)
+    return _Walker(handle, size, source).members()
+
+
 def read_members(path: Path) -> list[TarMember]:
     """Every member of the tar archive at ``path`` (headers only; data is never read)."""
     source = str(path)
     try:
         with open(path, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            if size == 0:
-                raise InputError(f"{source}: empty file, not a tar archive", hint=_HINT)
-            return list(_Walker(handle, size, source).members())
+            return list(iter_members(handle, os.fstat(handle.fileno()).st_size, source))
     except OSError as err:
         raise InputError(f"{source}: cannot read: {err.strerror or err}", hint=_HINT) from None
