@@ -14,8 +14,9 @@ runs, tar octal/base-256 sizes), truncation, extension, splicing, insertion and 
 A case ends as a valid result (whose invariants are checked), a project error
 (RpibootError), or a failure: any other exception, a broken invariant, or a case running
 longer than --case-timeout.  Failures are printed with the command that reproduces them.
-Per parser the table shows the cases, outcomes, the slowest case and the largest peak of
-Python allocations in one case (tracemalloc).  Exit status 1 if any case failed.
+Per parser the table shows the cases, outcomes, the slowest case, the largest peak of Python
+allocations in one case (tracemalloc: what the parser allocated beyond its input) and how
+much the parser raised the process's peak RSS.  Exit status 1 if any case failed.
 """
 
 from __future__ import annotations
@@ -282,6 +283,7 @@ class Report:
     max_ms: float = 0.0
     mean_ms: float = 0.0
     peak_alloc_mb: float = 0.0
+    rss_growth_mb: float = 0.0  # how much this parser raised the process's peak RSS
     largest_input: int = 0
     reproducers: list[str] = field(default_factory=list)
 
@@ -331,9 +333,17 @@ def run_case(target: Target, data: bytes, timeout: float) -> tuple[str, float, i
     return outcome, elapsed, peak, detail
 
 
+def _max_rss_mb() -> float:
+    import resource
+
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / 2**20
+
+
 def fuzz(target: Target, cases: int, seed: int, timeout: float, first: int = 0) -> Report:
     report = Report(target.name)
     total = 0.0
+    rss_before = _max_rss_mb()
     for case in range(first, first + cases):
         data = make_case(target, seed, case)
         outcome, elapsed, peak, detail = run_case(target, data, timeout)
@@ -354,16 +364,17 @@ def fuzz(target: Target, cases: int, seed: int, timeout: float, first: int = 0) 
             print(f"FAILURE {target.name} case {case}: reproduce with\n  {command}\n{detail}",
                   file=sys.stderr)
     report.mean_ms = total * 1000 / max(1, report.cases)
+    report.rss_growth_mb = _max_rss_mb() - rss_before
     return report
 
 
 def _table(reports: list[Report]) -> str:
     lines = [f"{'parser':<9} {'cases':>6} {'valid':>6} {'proj.err':>8} {'other':>5} "
-             f"{'max ms':>7} {'mean ms':>7} {'peak MB':>7} {'largest input':>13}"]
+             f"{'max ms':>7} {'mean ms':>7} {'peak MB':>7} {'RSS+ MB':>7} {'largest input':>13}"]
     for r in reports:
         lines.append(f"{r.parser:<9} {r.cases:>6} {r.valid:>6} {r.project_errors:>8} "
                      f"{r.failures:>5} {r.max_ms:>7.1f} {r.mean_ms:>7.2f} "
-                     f"{r.peak_alloc_mb:>7.1f} {r.largest_input:>13}")
+                     f"{r.peak_alloc_mb:>7.1f} {r.rss_growth_mb:>7.1f} {r.largest_input:>13}")
     return "\n".join(lines)
 
 
