@@ -2,7 +2,8 @@
 
 The device is untrusted: :func:`refusal_reason` rejects any name that could leave the boot
 directory lexically.  Symlinks the user placed inside the boot directory are followed.
-``bootfiles.bin`` (a POSIX tar) is indexed once and its members are streamed by offset.
+``bootfiles.bin`` (a POSIX tar) is indexed once (headers only, every size checked against the
+archive's real size) and its members are streamed by offset.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from rpiboot.chips import GADGET_FIRMWARE, Chip, builtin_msd_names
+from rpiboot.chips import Chip, builtin_msd_names
 from rpiboot.errors import InputError
 from rpiboot.record import record
 
@@ -134,23 +135,27 @@ class FileSource:
 
 
 class TarIndex:
-    """Member name (lower-case) -> (offset, size) of one bootfiles.bin, read once."""
+    """Member name (lower-case) -> (offset, size) of one bootfiles.bin, read once.
+
+    Only regular files are served (directories, links and devices are skipped; other types
+    are skipped and listed in :attr:`skipped`); the first of two members with the same name
+    wins; a leading ``./`` is ignored.  Headers are read with the bounded reader of
+    :mod:`rpiboot.tarreader`: a damaged archive is an :class:`InputError` naming it.
+    """
 
     def __init__(self, path: Path) -> None:
-        import tarfile  # only needed when a boot directory holds bootfiles.bin
+        from rpiboot.tarreader import NO_DATA_TYPES, read_members
 
         self.path = path
         self.members: dict[str, tuple[int, int]] = {}
-        try:
-            with tarfile.open(path, "r:") as archive:
-                for info in archive:
-                    if info.isfile():
-                        self.members.setdefault(_member_key(info.name),
-                                                (info.offset_data, info.size))
-        except (tarfile.TarError, OSError) as exc:
-            raise InputError(f"{path}: not a readable POSIX tar archive ({exc})",
-                             hint="bootfiles.bin must be an uncompressed tar (as in "
-                             f"usbboot's {GADGET_FIRMWARE}); rebuild or remove it.") from exc
+        self.skipped: list[str] = []  # "NAME: why" for members that are not served
+        for member in read_members(path):
+            if member.is_file:
+                self.members.setdefault(_member_key(member.name), (member.offset, member.size))
+            elif member.typeflag not in NO_DATA_TYPES and member.kind != "directory":
+                self.skipped.append(f"{member.name}: {member.kind}, not served")
+        for reason in self.skipped:
+            log.warning("%s: %s", path, reason)
 
     def find(self, member: str) -> FileSource | None:
         found = self.members.get(_member_key(member))
@@ -196,8 +201,11 @@ _TAR_LOCK = threading.Lock()
 
 def tar_index(path: Path) -> TarIndex:
     """The index of ``path``, built once per (file, mtime, size)."""
-    stat = path.stat()
-    key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+    try:
+        stat = path.stat()
+        key = (path.resolve(), stat.st_mtime_ns, stat.st_size)
+    except OSError as err:
+        raise InputError(f"{path}: cannot read: {err.strerror or err}") from None
     with _TAR_LOCK:
         index = _TAR_CACHE.get(key)
         if index is None:

@@ -163,7 +163,7 @@ def test_find_partition_never_crashes_on_garbage(first: bytes) -> None:
 def test_fat_timestamps_round_trip(stamp: int) -> None:
     import calendar
 
-    from rpiboot.bootimg.reader import _decode_datetime
+    from rpiboot.bootimg.direntry import decode_datetime as _decode_datetime
     from rpiboot.bootimg.writer import fat_datetime
 
     fat_time, fat_date = fat_datetime(stamp)

@@ -146,16 +146,29 @@ def _metadata_on_stdout(result: Run, path: Path, json_mode: bool) -> dict[str, s
     return data
 
 
+def test_a_folder_in_the_way_of_a_metadata_file_gets_another_name(tmp_path: Path) -> None:
+    """``DIR/<serial>.json`` is a folder (it passes the -j check): nothing is overwritten,
+    the board's records go to the next free name and a warning says so."""
+    meta = tmp_path / "meta"
+    (meta / f"{SERIAL}.json").mkdir(parents=True)
+    result = tool("rpiboot", "simulate", "recovery", "--speed", "20", "-j", meta)
+    assert result.returncode == 0, result.stderr
+    written = json.loads((meta / f"{SERIAL}~2.json").read_text())
+    assert written["USER_SERIAL_NUM"] == SERIAL
+    assert f"written to {meta / (SERIAL + '~2.json')} instead" in result.stderr
+    assert (meta / f"{SERIAL}.json").is_dir() and leftovers(meta) == []
+
+
 @pytest.mark.parametrize("json_mode", [False, True], ids=["human", "json"])
 def test_metadata_that_cannot_be_written_mid_run_goes_to_stdout(
-        tmp_path: Path, json_mode: bool) -> None:
-    meta = tmp_path / "meta"
-    (meta / f"{SERIAL}.json").mkdir(parents=True)  # passes the check; the write then fails
-    result = tool("rpiboot", "simulate", "recovery", "--speed", "20", "-j", meta,
+        full_dir: Path, json_mode: bool) -> None:
+    """The -j folder passed the check, then its disk filled up: the records go to stdout
+    (a metadata event without a path under --json), a warning names the file."""
+    result = tool("rpiboot", "simulate", "recovery", "--speed", "20", "-j", full_dir,
                   *(["--json"] if json_mode else []))
-    records = _metadata_on_stdout(result, meta / f"{SERIAL}.json", json_mode)
+    records = _metadata_on_stdout(result, full_dir / f"{SERIAL}.json", json_mode)
     assert records["USER_SERIAL_NUM"] == SERIAL and records["MAC_ADDR"] == "d8:3a:dd:00:11:22"
-    assert leftovers(meta) == []
+    assert leftovers(full_dir) == []
 
 
 def test_metadata_on_a_disk_that_filled_up_goes_to_stdout(full_dir: Path) -> None:

@@ -58,12 +58,14 @@ def bench(shared_dir: Path) -> dict[str, str]:
     return {"dir": str(bench_dir), "libusb": str(libusb), "tool": str(tool)}
 
 
-def run_scenario(bench: dict[str, str], scenario: str, out: Path) -> dict:
+def run_scenario(bench: dict[str, str], scenario: str, out: Path,
+                 workdir: Path | None = None) -> dict:
     env = dict(os.environ, RPIBOOT_LIBUSB=bench["libusb"])
     env.pop("RPIBOOT_FIRMWARE_DIR", None)
+    keep = ["--workdir", str(workdir)] if workdir is not None else []
     proc = subprocess.run(
         [f"{bench['dir']}/run-scenario", scenario, "--tool", f"{bench['tool']} {{args}}",
-         "--out", str(out), "--quiet"],
+         "--out", str(out), "--quiet", *keep],
         env=env, capture_output=True, text=True, timeout=120,
     )
     verdict_path = out / "verdict.json"
@@ -108,3 +110,23 @@ def test_release_style_scenario(bench: dict[str, str], scenario: Path, tmp_path:
         assert result.get("killed_by") is None, "the tool hung until the runner stopped it"
     if "expect_rc" in spec:  # our own key (the bench ignores unknown keys)
         assert result["rc"] == spec["expect_rc"]
+
+
+def test_boards_whose_serials_differ_in_unsafe_characters_get_two_files(
+        bench: dict[str, str], tmp_path: Path) -> None:
+    """The installed CLI, real libusb, two simulated boards 'a/b' and 'a_b' with -l -j DIR:
+    exactly two metadata files, each with its own board's records."""
+    import hashlib
+
+    workdir = tmp_path / "work"
+    run_scenario(bench, str(HERE / "scenarios" / "meta-unsafe-serials.json"),
+                 tmp_path / "out", workdir=workdir)
+    hashed = f"a_b~{hashlib.sha256(b'a/b').hexdigest()[:10]}.json"
+    files = {p.name: json.loads(p.read_text(encoding="utf-8"))
+             for p in (workdir / "meta").iterdir()}
+    assert files == {
+        hashed: {"MAC_ADDR": "d8:3a:dd:00:00:0a", "USER_SERIAL_NUM": "a/b"},
+        "a_b.json": {"MAC_ADDR": "d8:3a:dd:00:00:0b", "USER_SERIAL_NUM": "a_b"},
+    }
+    stderr = (tmp_path / "out" / "stderr.txt").read_text(errors="replace")
+    assert f"metadata written to {{workdir}}/meta/{hashed}" in stderr

@@ -79,15 +79,31 @@ def select_entries(image: FatImage, paths: list[str] | None) -> list[FatEntry]:
     return chosen
 
 
+def check_total_size(image: FatImage, entries: list[FatEntry]) -> int:
+    """The bytes extracting ``entries`` writes; InputError if that is more than the image's
+    data area holds (files sharing clusters: a crafted image would make a small file write
+    gigabytes)."""
+    g = image.geometry
+    total = sum(entry.size for entry in entries if not entry.is_dir)
+    if total > g.clusters * g.cluster_size:
+        raise InputError(f"{image.name}: the files to extract claim {total} bytes, more than "
+                         f"the {g.clusters * g.cluster_size} bytes of the image's data area "
+                         "(files share clusters)", hint="The image is damaged or crafted; "
+                         "check it with `fsck.fat -n IMAGE`.")
+    return total
+
+
 def extract(image: FatImage, dest: str | os.PathLike[str],
             paths: list[str] | None = None) -> list[FatEntry]:
     """Copy entries out under ``dest`` (created if needed); returns what was written.
 
     Names that are empty, '.', '..' or hold a path separator are refused before anything
-    is written; so are destinations reached through a symlink.
+    is written; so are destinations reached through a symlink, and files that together
+    claim more bytes than the image holds.
     """
     dest_path = Path(dest)
     entries = select_entries(image, paths)
+    check_total_size(image, entries)
     targets = [(entry, _safe_target(dest_path, entry.parts, image.name)) for entry in entries]
     make_dirs(dest_path, what="destination folder")
     for entry, target in targets:

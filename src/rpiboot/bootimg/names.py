@@ -183,9 +183,12 @@ def decode_short(short: bytes, nt_flags: int) -> str:
 
 
 def decode_lfn_parts(entries: list[bytes]) -> str:
-    """Join long-name entries (in on-disk order) into the long name."""
+    """Join long-name entries (in on-disk order) into the long name.
+
+    Invalid UTF-16 (a lone surrogate, as a damaged or crafted image may hold) becomes U+FFFD,
+    so every name can be printed, compared and written to disk."""
     units = b"".join(e[1:11] + e[14:26] + e[28:32] for e in reversed(entries))
-    text = units.decode("utf-16-le", "surrogatepass")
+    text = units.decode("utf-16-le", "replace")
     end = text.find("\x00")
     return text if end < 0 else text[:end]
 

@@ -3,57 +3,46 @@
 Accepts a bare filesystem or a disk image with an MBR partition table (the first FAT
 partition, or the one asked for).  Reads lazily: the FAT is loaded once, directories and
 files cluster by cluster.
+
+Images are untrusted input, so every number the boot sector claims is checked against the
+file's real size before it is used, and every walk is bounded by what the image holds: a
+cluster chain has at most ``clusters`` links (a loop is an error, never a hang), a directory
+walk visits each directory cluster once (a directory that contains itself is an error
+naming it) and at most :data:`MAX_DEPTH` levels.  Every problem is an
+:class:`~rpiboot.errors.InputError` naming the image and the field, cluster or path.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import BinaryIO
 
+from rpiboot.bootimg.direntry import ATTR_VOLUME, FatEntry, parse_directory, raw_entries
 from rpiboot.bootimg.geometry import FatGeometry
-from rpiboot.bootimg.names import ATTR_LFN, decode_lfn_parts, decode_short, sfn_checksum
+from rpiboot.bootimg.names import ATTR_LFN
 from rpiboot.errors import InputError
 
+__all__ = ["FatEntry", "FatImage", "find_partition"]
+
 FAT_PARTITION_TYPES = {0x01, 0x04, 0x06, 0x0B, 0x0C, 0x0E}
-ATTR_VOLUME = 0x08
-ATTR_DIR = 0x10
 READ_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class FatEntry:
-    """One file or directory found in an image."""
-
-    path: str  # '/'-joined, relative to the root
-    name: str
-    short_name: str
-    is_dir: bool
-    size: int
-    first_cluster: int
-    mtime: dt.datetime | None  # as stored (FAT has no time zone; ours are UTC)
-    attributes: int
-    parts: tuple[str, ...] = ()  # the names from the root down to this entry
-
-
-
-def _decode_datetime(fat_date: int, fat_time: int) -> dt.datetime | None:
-    if fat_date == 0:
-        return None
-    try:
-        return dt.datetime(1980 + (fat_date >> 9), (fat_date >> 5) & 0xF, fat_date & 0x1F,
-                           fat_time >> 11, (fat_time >> 5) & 0x3F, (fat_time & 0x1F) * 2)
-    except ValueError:
-        return None
+MAX_DEPTH = 64  # directory levels below the start of a walk (no boot image comes close)
+END_OF_CHAIN = {12: 0xFF8, 16: 0xFFF8, 32: 0x0FFFFFF8}
+FSCK_HINT = "The image is damaged or crafted; check it with `fsck.fat -n IMAGE`."
 
 
 def _looks_like_bpb(sector: bytes) -> bool:
     bps, spc, reserved, nfats = struct.unpack_from("<HBHB", sector, 11)
     return (sector[0] in (0xEB, 0xE9) and bps in (512, 1024, 2048, 4096, 8192, 16384, 32768)
             and spc in (1, 2, 4, 8, 16, 32, 64, 128) and reserved >= 1 and nfats >= 1)
+
+
+def _total_field(boot: bytes) -> str:
+    """Which boot sector field holds the sector count (the 16-bit one unless it is 0)."""
+    return ("total_sectors (offset 0x13)" if struct.unpack_from("<H", boot, 19)[0]
+            else "total_sectors_32 (offset 0x20)")
 
 
 def find_partition(first_sector: bytes, partition: int | None) -> int:
@@ -85,13 +74,16 @@ class FatImage:
         self._handle = handle
         self.offset = offset
         self.name = name
-        handle.seek(offset)
-        boot = handle.read(512)
+        self.file_size = self._file_size()
+        boot = self._read(offset, 512, "the boot sector", exact=False)
         if len(boot) < 512 or not _looks_like_bpb(boot):
             raise InputError(f"{name}: no valid FAT boot sector at offset {offset}")
         self.boot_sector = boot
         self.geometry, self.volume_id, self.bpb_label, self.oem = self._parse_bpb(boot)
-        self._fat = self._read_fat()
+        self._check_sizes(boot)
+        g = self.geometry
+        self._fat = self._read(offset + g.fat_start * g.sector_size,
+                               g.fat_sectors * g.sector_size, "the FAT")
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, partition: int | None = None) -> FatImage:
@@ -100,7 +92,11 @@ class FatImage:
         except OSError as err:
             raise InputError(f"{path}: cannot open image: {err.strerror}") from None
         try:
-            offset = find_partition(handle.read(512), partition)
+            try:
+                first = handle.read(512)
+            except OSError as err:
+                raise InputError(f"{path}: cannot read the first sector: {err}") from None
+            offset = find_partition(first, partition)
             return cls(handle, offset=offset, name=str(path))
         except InputError as err:
             handle.close()
@@ -118,15 +114,51 @@ class FatImage:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # -- reading the file ---------------------------------------------------------------
+
+    def _file_size(self) -> int:
+        try:
+            return self._handle.seek(0, os.SEEK_END)
+        except OSError as err:
+            raise InputError(f"{self.name}: cannot read: {err}") from None
+
+    def _read(self, position: int, count: int, what: str, *, exact: bool = True) -> bytes:
+        """``count`` bytes at ``position`` (fewer only when ``exact`` is False)."""
+        try:
+            self._handle.seek(position)
+            data = self._handle.read(count)
+        except (OSError, OverflowError) as err:
+            raise InputError(f"{self.name}: cannot read {what} at offset {position}: {err}",
+                             hint=FSCK_HINT) from None
+        if exact and len(data) < count:
+            raise InputError(f"{self.name}: image is truncated: {what} at offset {position} "
+                             f"needs {count} bytes, the file holds {len(data)}",
+                             hint="The file was cut short (an interrupted copy?); copy it "
+                             "again.")
+        return data
+
+    # -- the boot sector ----------------------------------------------------------------
+
     def _parse_bpb(self, boot: bytes) -> tuple[FatGeometry, int, str, str]:
         (bps, spc, reserved, nfats, root_entries, total16, media, fat16, spt, heads, hidden,
          total32) = struct.unpack_from("<HBHBHHBHHHII", boot, 11)
         fat_sectors = fat16 or struct.unpack_from("<I", boot, 36)[0]
         total = total16 or total32
+        available = max(0, self.file_size - self.offset)
+        if total * bps > available:
+            raise InputError(
+                f"{self.name}: boot sector field {_total_field(boot)} claims {total} sectors "
+                f"of {bps} bytes ({total * bps} bytes), but the file holds only {available} "
+                f"bytes from offset {self.offset}",
+                hint="The image is truncated or its boot sector is damaged; copy it again.")
         root_sectors = -(-root_entries * 32 // bps)
         data_start = reserved + nfats * fat_sectors + root_sectors
         if fat_sectors == 0 or total <= data_start:
-            raise InputError(f"{self.name}: inconsistent FAT boot sector (sizes do not add up)")
+            raise InputError(
+                f"{self.name}: inconsistent FAT boot sector (sizes do not add up): "
+                f"reserved_sectors {reserved} + num_fats {nfats} x fat_sectors {fat_sectors} + "
+                f"{root_sectors} root directory sectors leave no data area in total_sectors "
+                f"{total}", hint=FSCK_HINT)
         clusters = (total - data_start) // spc
         # Like Linux and mtools, a zero 16-bit FAT size means FAT32; else count clusters.
         fat_type = (32 if fat16 == 0 else 12 if clusters < 4085
@@ -145,10 +177,26 @@ class FatImage:
             drive_number=boot[ext], heads=heads, sectors_per_track=spt, hidden_sectors=hidden)
         return geometry, volume_id, label, boot[3:11].decode("ascii", "replace")
 
-    def _read_fat(self) -> bytes:
+    def _check_sizes(self, boot: bytes) -> None:
+        """Every area the boot sector describes lies inside the file; the FAT covers every
+        cluster; cluster numbers stay below the end-of-chain markers."""
         g = self.geometry
-        self._handle.seek(self.offset + g.fat_start * g.sector_size)
-        return self._handle.read(g.fat_sectors * g.sector_size)
+        total_field = _total_field(boot)
+        fat_field = ("fat_sectors (offset 0x16)" if struct.unpack_from("<H", boot, 22)[0]
+                     else "fat_sectors_32 (offset 0x24)")
+        last = g.clusters + 1
+        needed = {12: last * 3 // 2 + 2, 16: 2 * (last + 1), 32: 4 * (last + 1)}[g.fat_type]
+        if needed > g.fat_sectors * g.sector_size:
+            raise InputError(
+                f"{self.name}: boot sector field {fat_field} gives a FAT of "
+                f"{g.fat_sectors * g.sector_size} bytes, too small for the {g.clusters} "
+                f"clusters of this FAT{g.fat_type} ({needed} bytes needed)", hint=FSCK_HINT)
+        if last >= END_OF_CHAIN[g.fat_type] - 1:
+            raise InputError(f"{self.name}: boot sector field {total_field}: {g.clusters} "
+                             f"clusters are more than FAT{g.fat_type} can number",
+                             hint=FSCK_HINT)
+
+    # -- the FAT and cluster chains -----------------------------------------------------
 
     def fat_entry(self, cluster: int) -> int:
         fat, kind = self._fat, self.geometry.fat_type
@@ -159,66 +207,84 @@ class FatImage:
         pair = int(struct.unpack_from("<H", fat, cluster * 3 // 2)[0])
         return pair >> 4 if cluster & 1 else pair & 0xFFF
 
-    def chain(self, first: int) -> list[int]:
-        """The clusters of a chain; raises InputError on loops or out-of-range links."""
+    def iter_chain(self, first: int, what: str = "", limit: int | None = None
+                   ) -> Iterator[int]:
+        """The clusters of a chain, lazily, at most ``limit`` of them.
+
+        A chain visits each cluster at most once (so it has at most ``clusters`` links): one
+        that comes back to a cluster loops.  A link outside the data area (or to a reserved
+        or bad-cluster value) is an error too.  Both errors name the chain.
+        """
         g = self.geometry
-        end_marker = {12: 0xFF8, 16: 0xFFF8, 32: 0x0FFFFFF8}[g.fat_type]
-        clusters: list[int] = []
+        end = END_OF_CHAIN[g.fat_type]
+        seen: set[int] = set()
         cluster = first
-        while 2 <= cluster < end_marker:
-            if cluster >= g.clusters + 2 or len(clusters) > g.clusters:
-                raise InputError(f"{self.name}: broken cluster chain starting at {first}",
-                                 hint="the image is damaged; check it with `fsck.fat -n`")
-            clusters.append(cluster)
+        while 2 <= cluster < end and (limit is None or len(seen) < limit):
+            if cluster >= g.clusters + 2:
+                raise self._broken(first, what, f"a link points to cluster {cluster}, past "
+                                   f"the last cluster ({g.clusters + 1})")
+            if cluster in seen:
+                raise self._broken(first, what, f"it loops back to cluster {cluster} after "
+                                   f"{len(seen)} links")
+            seen.add(cluster)
+            yield cluster
             cluster = self.fat_entry(cluster)
-        return clusters
 
-    def _runs(self, first: int) -> Iterator[tuple[int, int]]:
-        """(first cluster, count) of each contiguous stretch of a chain."""
-        chain = self.chain(first)
-        index = 0
-        while index < len(chain):
-            start = index
-            while index + 1 < len(chain) and chain[index + 1] == chain[index] + 1:
-                index += 1
-            index += 1
-            yield chain[start], index - start
+    def chain(self, first: int, what: str = "") -> list[int]:
+        """The clusters of a chain; raises InputError on loops or out-of-range links."""
+        return list(self.iter_chain(first, what))
 
-    def _read_clusters(self, first: int, size: int | None) -> Iterator[bytes]:
+    def _broken(self, first: int, what: str, problem: str) -> InputError:
+        owner = f" of {what}" if what else ""
+        return InputError(f"{self.name}: broken cluster chain{owner} starting at cluster "
+                          f"{first}: {problem}", hint=FSCK_HINT)
+
+    def _runs(self, first: int, what: str, limit: int | None, longest: int
+              ) -> Iterator[tuple[int, int]]:
+        """(first cluster, count) of each contiguous stretch of a chain (``longest`` max)."""
+        start = count = 0
+        for cluster in self.iter_chain(first, what, limit):
+            if count and cluster == start + count and count < longest:
+                count += 1
+                continue
+            if count:
+                yield start, count
+            start, count = cluster, 1
+        if count:
+            yield start, count
+
+    def _read_clusters(self, first: int, size: int | None, what: str) -> Iterator[bytes]:
         """The chain's data in pieces of up to READ_CHUNK bytes (``size`` bytes, or all)."""
         g = self.geometry
+        limit = None if size is None else -(-size // g.cluster_size)
         remaining = size
-        per_read = max(1, READ_CHUNK // g.cluster_size)
-        for start, count in self._runs(first):
-            done = 0
-            while done < count:
-                if remaining is not None and remaining <= 0:
-                    return
-                step = min(per_read, count - done)
-                want = step * g.cluster_size
-                want = want if remaining is None else min(want, remaining)
-                self._handle.seek(self.offset + g.cluster_offset(start + done))
-                data = self._handle.read(want)
-                if len(data) < want:
-                    raise InputError(f"{self.name}: image is truncated (cluster {start + done})")
-                if remaining is not None:
-                    remaining -= len(data)
-                done += step
-                yield data
+        for start, count in self._runs(first, what, limit, max(1, READ_CHUNK // g.cluster_size)):
+            want = count * g.cluster_size
+            if remaining is not None:
+                want = min(want, remaining)
+                remaining -= want
+            yield self._read(self.offset + g.cluster_offset(start), want,
+                             f"cluster {start} of {what}")
         if remaining:
-            raise InputError(f"{self.name}: a file's cluster chain is shorter than its size")
+            raise InputError(f"{self.name}: {what}: its cluster chain is shorter than its "
+                             f"size ({remaining} bytes missing)", hint=FSCK_HINT)
+
+    # -- directories ----------------------------------------------------------------------
+
+    def _root_cluster(self) -> int:
+        return int(struct.unpack_from("<I", self.boot_sector, 44)[0])
 
     def _root_bytes(self) -> bytes:
         g = self.geometry
         if g.fat_type == 32:
-            root_cluster = struct.unpack_from("<I", self.boot_sector, 44)[0]
-            return b"".join(self._read_clusters(root_cluster, None))
-        self._handle.seek(self.offset + g.root_start * g.sector_size)
-        return self._handle.read(g.root_dir_sectors * g.sector_size)
+            return b"".join(self._read_clusters(self._root_cluster(), None,
+                                                "the root directory"))
+        return self._read(self.offset + g.root_start * g.sector_size,
+                          g.root_dir_sectors * g.sector_size, "the root directory")
 
     def volume_label(self) -> str:
         """The label from the root directory's label entry (or the boot sector's)."""
-        for raw in _raw_entries(self._root_bytes()):
+        for raw in raw_entries(self._root_bytes()):
             if raw[11] & 0x1F == ATTR_VOLUME and raw[11] != ATTR_LFN:
                 return raw[:11].decode("cp437").rstrip(" ")
         return self.bpb_label
@@ -229,15 +295,47 @@ class FatImage:
         if entry is None:
             data, parents = self._root_bytes(), ()
         else:
-            data, parents = b"".join(self._read_clusters(entry.first_cluster, None)), entry.parts
-        return list(_parse_directory(data, parents, self.geometry.fat_type == 32))
+            data = b"".join(self._read_clusters(entry.first_cluster, None,
+                                                f"directory {entry.path!r}"))
+            parents = entry.parts
+        return list(parse_directory(data, parents, self.geometry.fat_type == 32))
+
+    def _claim(self, entry: FatEntry | None, owners: dict[int, str]) -> None:
+        """Record the clusters of a directory; one that is already taken means the tree
+        loops (a directory containing itself or a parent) or is cross-linked."""
+        path = "/" if entry is None else entry.path
+        if entry is None and self.geometry.fat_type != 32:
+            return  # the FAT12/16 root is not in the data area
+        first = self._root_cluster() if entry is None else entry.first_cluster
+        for cluster in self.iter_chain(first, f"directory {path!r}"):
+            if cluster in owners:
+                raise InputError(
+                    f"{self.name}: directory {path!r} loops: its cluster {cluster} already "
+                    f"holds directory {owners[cluster]!r} (a directory that contains itself "
+                    "or a parent, or two directories sharing clusters)", hint=FSCK_HINT)
+            owners[cluster] = path
 
     def walk(self, entry: FatEntry | None = None) -> Iterator[FatEntry]:
-        """Every entry below ``entry`` (default: the root), depth-first, in stored order."""
-        for child in self.list_dir(entry):
+        """Every entry below ``entry`` (default: the root), depth-first, in stored order.
+
+        Each directory cluster is visited once and at most :data:`MAX_DEPTH` levels deep,
+        so a crafted image cannot make the walk loop or grow without bound.
+        """
+        owners: dict[int, str] = {}
+        self._claim(entry, owners)
+        stack = [iter(self.list_dir(entry))]
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                stack.pop()
+                continue
             yield child
             if child.is_dir:
-                yield from self.walk(child)
+                if len(stack) >= MAX_DEPTH:
+                    raise InputError(f"{self.name}: {child.path!r}: directories nested more "
+                                     f"than {MAX_DEPTH} levels deep", hint=FSCK_HINT)
+                self._claim(child, owners)
+                stack.append(iter(self.list_dir(child)))
 
     def find(self, path: str) -> FatEntry | None:
         """The entry at ``path`` ('/'-separated, case-insensitive like FAT), or None."""
@@ -253,50 +351,12 @@ class FatImage:
         return current
 
     def iter_file(self, entry: FatEntry) -> Iterator[bytes]:
-        """A file's contents, one cluster at a time."""
+        """A file's contents, up to 1 MiB at a time (only the clusters its size needs)."""
         if entry.is_dir:
             raise InputError(f"{self.name}: {entry.path} is a directory")
         if entry.size == 0:
             return iter(())
-        return self._read_clusters(entry.first_cluster, entry.size)
+        return self._read_clusters(entry.first_cluster, entry.size, repr(entry.path))
 
     def read_file(self, entry: FatEntry) -> bytes:
         return b"".join(self.iter_file(entry))
-
-
-def _raw_entries(data: bytes) -> Iterator[bytes]:
-    for offset in range(0, len(data) - 31, 32):
-        raw = data[offset:offset + 32]
-        if raw[0] == 0:
-            return
-        yield raw
-
-
-def _parse_directory(data: bytes, parents: tuple[str, ...], fat32: bool
-                     ) -> Iterator[FatEntry]:
-    pending: list[bytes] = []
-    for raw in _raw_entries(data):
-        attr = raw[11]
-        if raw[0] == 0xE5:
-            pending = []
-            continue
-        if attr == ATTR_LFN:
-            if raw[0] & 0x40:
-                pending = []
-            pending.append(raw)
-            continue
-        if attr & ATTR_VOLUME or (raw[:2] in (b".\x20", b"..") and attr & ATTR_DIR):
-            pending = []
-            continue
-        short_name = decode_short(raw[:11], 0)
-        name = decode_short(raw[:11], raw[12])
-        if pending and all(p[13] == sfn_checksum(raw[:11]) for p in pending):
-            name = decode_lfn_parts(pending)
-        pending = []
-        (_, _, _, _, _, _, _, hi, mtime, mdate, lo, size) = struct.unpack("<11sBBBHHHHHHHI", raw)
-        is_dir = bool(attr & ATTR_DIR)
-        parts = (*parents, name)
-        yield FatEntry(path="/".join(parts), name=name, parts=parts,
-                       short_name=short_name, is_dir=is_dir, size=0 if is_dir else size,
-                       first_cluster=(hi << 16) * fat32 | lo, mtime=_decode_datetime(mdate, mtime),
-                       attributes=attr)

@@ -101,8 +101,9 @@ def build_parser(prog: str = "rpiboot", *, simulate: bool = False) -> argparse.A
                    help="only the device with this serial number")
     p.add_argument("-j", dest="metadata_dir", metavar="DIR", nargs="?", const="",
                    default=None,
-                   help="write each board's metadata as JSON into DIR/<serial>.json "
-                   "(no DIR: print it to stdout)")
+                   help="write each board's metadata as JSON into DIR/<serial>.json, one "
+                   "file per board (an unsafe serial gets a hash suffix; another board's "
+                   "file is never overwritten: <serial>~2.json); no DIR: print it to stdout")
     p.add_argument("--timeout", metavar="SECONDS", type=float,
                    help="give up when no board appears within SECONDS (exit 4), or a stage "
                    "takes longer than max(SECONDS, 10)")

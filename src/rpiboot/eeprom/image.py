@@ -10,6 +10,7 @@ does not fit (the reference checks ``n + 20`` although a file section needs ``n 
 
 from __future__ import annotations
 
+import os
 import re
 import struct
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ BOOTSYS = "bootsys"
 UPDATETIME = "updatetime"
 UNLIMITED_NAMES = (BOOTCODE_BIN, BOOTSYS)
 _BUILD_TIMESTAMP = re.compile(rb"BUILD_TIMESTAMP=(\d+)")
+MAX_TIMESTAMP = 0xFFFFFFFF  # timestamps in the image are 32-bit Unix times (until 2106)
 
 
 def align8(value: int) -> int:
@@ -122,11 +124,7 @@ class EepromImage:
     """A mutable bootloader EEPROM image."""
 
     def __init__(self, data: bytes | bytearray, *, source: str = "image") -> None:
-        if len(data) not in IMAGE_SIZES:
-            sizes = ", ".join(str(size) for size in IMAGE_SIZES)
-            raise InputError(
-                f"{source}: Expected sizes [{sizes}] bytes, got actual size {len(data)} bytes",
-                hint=f"Pass a pieeprom*.bin image ({_sizes_by_series()}).")
+        self._check_size(len(data), source)
         self.source = source
         self.data = bytearray(data)
         self.sections = parse_sections(self.data, source=source)
@@ -135,14 +133,27 @@ class EepromImage:
 
     @classmethod
     def load(cls, path: Path) -> EepromImage:
+        """Read an image file; never reads more than the largest image size (+1 byte)."""
         try:
-            data = Path(path).read_bytes()
+            with open(path, "rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if size > max(IMAGE_SIZES):  # a regular file too large: do not read it
+                    cls._check_size(size, str(path))
+                data = handle.read(max(IMAGE_SIZES) + 1)
         except FileNotFoundError:
             raise InputError(f"Failed to read '{path}': no such file",
                              hint="Check the path of the EEPROM image.") from None
         except OSError as err:
-            raise InputError(f"Failed to read '{path}': {err.strerror}") from None
+            raise InputError(f"Failed to read '{path}': {err.strerror or err}") from None
         return cls(data, source=str(path))
+
+    @staticmethod
+    def _check_size(size: int, source: str) -> None:
+        if size not in IMAGE_SIZES:
+            sizes = ", ".join(str(size) for size in IMAGE_SIZES)
+            raise InputError(
+                f"{source}: Expected sizes [{sizes}] bytes, got actual size {size} bytes",
+                hint=f"Pass a pieeprom*.bin image ({_sizes_by_series()}).")
 
     def to_bytes(self) -> bytes:
         return bytes(self.data)
@@ -188,9 +199,22 @@ class EepromImage:
         return files
 
     def build_timestamp(self) -> int | None:
-        """The ``BUILD_TIMESTAMP=<seconds>`` embedded in the firmware code, if any."""
+        """The ``BUILD_TIMESTAMP=<seconds>`` embedded in the firmware code, if any.
+
+        Raises InputError (naming the offset) when the digits are not a 32-bit Unix time.
+        """
         match = _BUILD_TIMESTAMP.search(self.data)
-        return int(match.group(1)) if match else None
+        if match is None:
+            return None
+        digits = match.group(1)
+        if len(digits) > len(str(MAX_TIMESTAMP)) or int(digits) > MAX_TIMESTAMP:
+            shown = digits[:20].decode("ascii") + ("..." if len(digits) > 20 else "")
+            raise InputError(
+                f"{self.source}: BUILD_TIMESTAMP at offset {match.start(1):#x} is out of range:"
+                f" {shown} ({len(digits)} digits; a build time is a Unix time up to "
+                f"{MAX_TIMESTAMP})",
+                hint="The image is damaged or was edited; use an image from rpi-eeprom.")
+        return int(digits)
 
     # -- editing ---------------------------------------------------------------------------
 

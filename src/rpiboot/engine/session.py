@@ -26,7 +26,7 @@ from rpiboot.events import (
     MetadataReceived,
     StageStarted,
 )
-from rpiboot.metadata import MetadataCollector, write_metadata
+from rpiboot.metadata import MetadataCollector, save_metadata
 from rpiboot.options import BoardResult, BootOptions
 from rpiboot.protocol.fileserver import FileServer
 from rpiboot.protocol.rom import run_rom_stage
@@ -227,13 +227,30 @@ class BoardSession(threading.Thread):
                                                           3)))
         return "finished"
 
+    def _save_metadata(self, directory: Path, collector: MetadataCollector) -> None:
+        """Write the board's file.  When that fails (the disk filled, the folder became
+        read-only while boards were served) nothing is lost: an error-level line names the
+        file and why, ``metadata_path`` stays None, and the records still go out in the
+        MetadataReceived event (the command line then prints them on standard output, as
+        the reference rpiboot does)."""
+        try:
+            saved = save_metadata(directory, self.board.serial, collector,
+                                  fallback=self.board.port_path)
+        except RpibootError as err:
+            log.error("warning: %s; the metadata of %s is printed on standard output instead",
+                      err.message, self.board.label())
+            return
+        if saved.note is not None:
+            log.warning("%s: %s: metadata written to %s instead", self.board.label(),
+                        saved.note, saved.path)
+        self.metadata_path = saved.path
+
     def _report_metadata(self, collector: MetadataCollector | None) -> None:
         """With -j: one JSON object per board (``{}`` when the board sent no records)."""
         if collector is None:
             return
         if self.options.metadata_dir is not None:
-            self.metadata_path = write_metadata(self.options.metadata_dir, self.board.serial,
-                                                collector, fallback=self.board.port_path)
+            self._save_metadata(self.options.metadata_dir, collector)
         path = str(self.metadata_path) if self.metadata_path is not None else None
         self.emit(MetadataReceived(self.board, data=dict(collector.records), path=path))
 

@@ -38,9 +38,10 @@ def pack_boot_message(length: int, signature: bytes = b"") -> bytes:
 
 
 def parse_boot_message(data: bytes) -> tuple[int, bytes]:
-    """(length, signature) of a boot message."""
+    """(length, signature) of a boot message (BootError if it is not 24 bytes)."""
     if len(data) != BOOT_MESSAGE_SIZE:
-        raise ValueError(f"boot message must be {BOOT_MESSAGE_SIZE} bytes, got {len(data)}")
+        raise BootError(f"boot message must be {BOOT_MESSAGE_SIZE} bytes, got {len(data)}",
+                        hint="The host sent a truncated boot message; retry the boot.")
     length, signature = _BOOT_MESSAGE.unpack(data)
     return length, signature
 
@@ -48,7 +49,8 @@ def parse_boot_message(data: bytes) -> tuple[int, bytes]:
 def parse_status(data: bytes) -> int:
     """The ROM's int32 status (0 = accepted)."""
     if len(data) != STATUS_SIZE:
-        raise BootError(f"boot ROM status must be {STATUS_SIZE} bytes, got {len(data)}")
+        raise BootError(f"boot ROM status must be {STATUS_SIZE} bytes, got {len(data)}",
+                        hint="The board answered with garbage; reset it and try again.")
     status: int = _STATUS.unpack(data)[0]
     return status
 
@@ -93,7 +95,9 @@ def parse_file_message(data: bytes) -> FileMessage:
 
 
 def parse_metadata_record(name: bytes) -> tuple[str, str] | None:
-    """``*KEY*VALUE`` -> (KEY, VALUE); ``*KEY`` without a value -> (KEY, ""); else None."""
+    """``*KEY*VALUE`` -> (KEY, VALUE); ``*KEY`` without a value -> (KEY, ""); else None.
+
+    Never raises: undecodable bytes become U+FFFD (the board's record is kept, not lost)."""
     if not name.startswith(b"*"):
         return None
     text = name[1:].decode("utf-8", "replace")

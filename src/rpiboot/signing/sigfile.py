@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _MAX_SIG_FILE = 64 * 1024
+MAX_TS = 2**64 - 1  # ts: a 64-bit count of seconds (rpi-eeprom writes `date +%s`)
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,10 @@ def _parse_line(sig: dict[str, object], line: str, where: str) -> None:
     if name == "ts":
         if not value.isdigit():
             raise InputError(f"{where}: ts value {value[:30]!r} is not a number")
+        if len(value) > len(str(MAX_TS)) or int(value) > MAX_TS:
+            raise InputError(f"{where}: ts value {value[:30]!r}{'...' if len(value) > 30 else ''}"
+                             f" ({len(value)} digits) is out of range (at most {MAX_TS})",
+                             hint="ts is the signing time in Unix seconds; re-create the .sig.")
         sig["ts"] = int(value)
     elif name == "target-soc":
         sig["target_soc"] = value
