@@ -126,12 +126,16 @@ class BoardFinished(Event):
 
 @record
 class BoardFailed(Event):
-    """The board's boot failed; ``error`` is a sentence, ``hint`` what to do."""
+    """The board's boot failed; ``error`` is a sentence, ``hint`` what to do; ``stage`` the
+    last boot stage the board reached and ``causes`` the likely causes (docs/
+    troubleshooting.md), when the failure is a stall of the boot (None/empty otherwise)."""
 
     kind: ClassVar[str] = "error"
     error: str = ""
     hint: str | None = None
     exit_code: int = 1
+    stage: str | None = None
+    causes: tuple[str, ...] = ()
 
 
 @record
@@ -143,3 +147,5 @@ class ServeFailed(Event):
     error: str = ""
     hint: str | None = None
     exit_code: int = 1
+    stage: str | None = None
+    causes: tuple[str, ...] = ()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rpiboot.diagnosis import Diagnosis
 from rpiboot.errors import ExitCode, RpibootError
 from rpiboot.events import BoardRef
 from rpiboot.protocol.rom import STATUS_WAIT_S
@@ -52,6 +53,7 @@ class BoardResult:
     metadata: dict[str, str] = field(default_factory=dict)
     metadata_path: Path | None = None
     seconds: float = 0.0
+    diagnosis: Diagnosis | None = None  # where a failed boot stalled, and why, probably
 
     @property
     def ok(self) -> bool:
@@ -71,6 +73,7 @@ class ServeResult:
     boards: list[BoardResult] = field(default_factory=list)
     error: RpibootError | None = None
     interrupted: bool = False
+    diagnosis: Diagnosis | None = None  # with ``error``: the stage the run stopped at
 
     @property
     def finished(self) -> list[BoardRef]:

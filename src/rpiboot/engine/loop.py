@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from rpiboot.diagnosis import no_board_diagnosis
 from rpiboot.engine.session import BoardSession
 from rpiboot.errors import TimeoutExpired
 from rpiboot.events import Event, Waiting
@@ -137,10 +138,10 @@ class ServeLoop:
             return False
         if self.options.loop and self.result.boards:
             return True
-        self.result.error = TimeoutExpired(
-            f"no matching board appeared within {limit:g} s",
-            hint="Check that the board is in RPIBOOT mode (nRPIBOOT jumper / button held), "
-            "the cable carries data, and the -p/-i filters match.")
+        diagnosis = no_board_diagnosis()
+        self.result.error = TimeoutExpired(f"no matching board appeared within {limit:g} s",
+                                           hint=diagnosis.text())
+        self.result.diagnosis = diagnosis
         return True
 
     def _join_all(self, timeout: float) -> None:

@@ -207,9 +207,11 @@ class Server:
         (what ``rpiboot`` exits with): the run's own failure, Ctrl-C (130), or a summary
         when the last board error carries another code (several boards failed)."""
         if result.error is not None:
-            err = result.error
+            err, diagnosis = result.error, result.diagnosis
             self._emit(ServeFailed(None, error=str(err), hint=err.hint,
-                                   exit_code=int(err.exit_code)))
+                                   exit_code=int(err.exit_code),
+                                   stage=diagnosis.stage if diagnosis else None,
+                                   causes=diagnosis.causes if diagnosis else ()))
         code = int(result.exit_code)
         if code == 0 or self._last_error_code == code:
             return

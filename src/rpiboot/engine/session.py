@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from rpiboot.chips import Chip
+from rpiboot.diagnosis import BootProgress, Diagnosis, diagnose, explains, with_diagnosis
 from rpiboot.errors import BootError, InputError, InternalError, RpibootError, TimeoutExpired
 from rpiboot.events import (
     BoardAttached,
@@ -57,7 +58,9 @@ class BoardSession(threading.Thread):
         self.options = options
         self.devices = devices
         self.open_link = open_link
-        self.emit = emit
+        self.progress = BootProgress()
+        self.diagnosis: Diagnosis | None = None
+        self._emit_to = emit
         self.stop = stop
         self.board = BoardRef(info.port_path, None, info.chip.family if info.chip else None)
         self.last_identity = info.identity
@@ -69,12 +72,17 @@ class BoardSession(threading.Thread):
         self.metadata: MetadataCollector | None = None
         self.metadata_path: Path | None = None
 
+    def emit(self, event: Event) -> None:
+        """Report one of this board's events (and remember how far the boot got)."""
+        self.progress.observe(event)
+        self._emit_to(event)
+
     @property
     def result(self) -> BoardResult:
         """How this board's boot ended (so far)."""
         records = dict(self.metadata.records) if self.metadata is not None else {}
         return BoardResult(self.board, self.error, records, self.metadata_path,
-                           round(time.monotonic() - self.started_at, 3))
+                           round(time.monotonic() - self.started_at, 3), self.diagnosis)
 
     def run(self) -> None:
         try:
@@ -90,9 +98,14 @@ class BoardSession(threading.Thread):
 
     def _fail(self, exc: RpibootError) -> None:
         self.outcome, self.error = "failed", exc
+        if explains(exc):
+            self.diagnosis = diagnose(self.progress, exc)
+            exc.hint = with_diagnosis(exc.hint, self.diagnosis)
         log.error("%s", exc)
+        stage, causes = ((self.diagnosis.stage, self.diagnosis.causes) if self.diagnosis
+                         else (None, ()))
         self.emit(BoardFailed(self.board, error=str(exc), hint=exc.hint,
-                              exit_code=int(exc.exit_code)))
+                              exit_code=int(exc.exit_code), stage=stage, causes=causes))
 
     def _boot(self) -> str:
         info = self.info
