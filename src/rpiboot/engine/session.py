@@ -101,7 +101,7 @@ class BoardSession(threading.Thread):
         if explains(exc):
             self.diagnosis = diagnose(self.progress, exc)
             exc.hint = with_diagnosis(exc.hint, self.diagnosis)
-        log.error("%s", exc)
+        log.info("boot failed: %s", exc)  # the BoardFailed event carries it to the user
         stage, causes = ((self.diagnosis.stage, self.diagnosis.causes) if self.diagnosis
                          else (None, ()))
         self.emit(BoardFailed(self.board, error=str(exc), hint=exc.hint,
