@@ -28,17 +28,17 @@ MAX_SETS = 50
 
 
 def _msd_files(folder: Path) -> list[str]:
-    return sorted(name for name in builtin_msd_names() if (folder / name).is_file())
+    return sorted(name for name in builtin_msd_names() if os.path.isfile(folder / name))
 
 
 def inspect_root(root: Path) -> dict[str, Any]:
     """What a firmware root holds: the msd/ files and the gadget's bootfiles.bin."""
     msd = root / MSD if _msd_files(root / MSD) else root
-    gadget = root / GADGET if (root / GADGET / "bootfiles.bin").is_file() else root
+    gadget = root / GADGET if os.path.isfile(root / GADGET / "bootfiles.bin") else root
     msd_files = _msd_files(msd)
-    has_gadget = (gadget / "bootfiles.bin").is_file()
+    has_gadget = os.path.isfile(gadget / "bootfiles.bin")
     return {
-        "path": str(root), "exists": root.is_dir(),
+        "path": str(root), "exists": os.path.isdir(root),
         "msd_dir": str(msd) if msd_files else None, "msd_files": msd_files,
         "gadget_dir": str(gadget) if has_gadget else None,
     }
@@ -47,12 +47,12 @@ def inspect_root(root: Path) -> dict[str, Any]:
 def _pointer(path: Path) -> str | None:
     """The set a ``current`` pointer names: a link's target, or a file's first line."""
     try:
-        if path.is_symlink():
+        if os.path.islink(path):
             return Path(os.readlink(path)).name
-        if path.is_file():
+        if os.path.isfile(path):
             with open(path, encoding="utf-8", errors="replace") as handle:
                 return handle.readline(256).strip() or None
-        if path.is_dir():
+        if os.path.isdir(path):
             return path.name
     except OSError:
         return None
@@ -64,12 +64,12 @@ def firmware_sets(data_dir: Path) -> dict[str, Any]:
     folder = data_dir / SETS_DIR
     try:
         names = sorted(name for name in os.listdir(folder)
-                       if name != CURRENT and (folder / name).is_dir())
+                       if name != CURRENT and os.path.isdir(folder / name))
     except OSError:
         names = []
     current = next((found for found in (_pointer(folder / CURRENT), _pointer(data_dir / CURRENT))
                     if found), None)
-    return {"path": str(folder), "exists": folder.is_dir(), "current": current,
+    return {"path": str(folder), "exists": os.path.isdir(folder), "current": current,
             "sets": [{"name": name, **inspect_root(folder / name)} for name in names[:MAX_SETS]]}
 
 
@@ -81,7 +81,7 @@ def firmware_section(firmware_dir: Path | None = None) -> tuple[dict[str, Any], 
     for chip in CHIPS.values():
         try:
             default[chip.family] = str(find_default_firmware(chip, firmware_dir).boot_dir)
-        except InputError:
+        except (InputError, OSError):  # none installed, or a root this user cannot read
             default[chip.family] = None
     section = {"env": os.environ.get(FIRMWARE_ENV), "roots": roots, "default": default,
                "sets": firmware_sets(user_data_dir())}
@@ -91,7 +91,7 @@ def firmware_section(firmware_dir: Path | None = None) -> tuple[dict[str, Any], 
 def _problems(section: dict[str, Any]) -> list[Problem]:
     problems = []
     env = section["env"]
-    if env and not Path(env).is_dir():
+    if env and not os.path.isdir(env):
         problems.append(Problem(
             "firmware-env-missing", "warning", f"${FIRMWARE_ENV}={env}: no such folder",
             f"Fix the path, or unset {FIRMWARE_ENV}."))

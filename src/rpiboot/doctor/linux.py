@@ -120,7 +120,10 @@ def list_usb(root: Path = SYSFS_USB) -> dict[str, SysfsUsb] | None:
 def _driver(folder: Path) -> str | None:
     link = folder / "driver"
     if os.path.islink(link):
-        return os.path.basename(os.readlink(link))
+        try:
+            return os.path.basename(os.readlink(link))
+        except OSError:
+            return None
     uevent = read_attr(folder, "uevent") or ""  # umockdev-style trees keep it only here
     for line in uevent.splitlines():
         if line.startswith("DRIVER="):

@@ -4,6 +4,7 @@ and what to do when the answer is no."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from rpiboot.chips import BROADCOM_VID, CHIPS
 from rpiboot.doctor.host import UserInfo
@@ -92,6 +93,17 @@ def _vendor_rules(files: list[RulesFile]) -> list[dict[str, Any]]:
     return listed
 
 
+def folder_state(folder: Path) -> str:
+    """``ok``, ``missing`` or ``unreadable`` (its rules cannot be checked)."""
+    try:
+        os.listdir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return "missing"
+    except OSError:
+        return "unreadable"
+    return "ok"
+
+
 def permissions_section(user: UserInfo, files: list[RulesFile] | None = None
                         ) -> tuple[dict[str, Any], list[Problem]]:
     """The ``permissions`` object of the report and the problems its rules show."""
@@ -101,12 +113,16 @@ def permissions_section(user: UserInfo, files: list[RulesFile] | None = None
     coverage = [_coverage(files, device, user, ssh) for device in boot_ids()]
     errors = [{"file": f.path, "line": e.line, "column": e.column, "error": e.message}
               for f in files for e in f.errors]
-    section = {
-        "rules_dirs": [{"path": str(d), "exists": d.is_dir()} for d in dirs],
-        "rules": _vendor_rules(files), "coverage": coverage,
+    states = [{"path": str(d), "state": folder_state(d)} for d in dirs]
+    section: dict[str, Any] = {
+        "rules_dirs": states, "rules": _vendor_rules(files), "coverage": coverage,
         "errors": errors[:MAX_LISTED_ERRORS], "errors_total": len(errors),
     }
-    return section, _rule_problems(files, coverage, user)
+    problems = [Problem("rules-unreadable", "info", f"cannot read {d['path']}: the udev rules "
+                        "in it are not part of this report",
+                        "Run rpiboot doctor as root (sudo) to include them.")
+                for d in states if d["state"] == "unreadable"]
+    return section, problems + _rule_problems(files, coverage, user)
 
 
 def _rule_problems(files: list[RulesFile], coverage: list[dict[str, Any]], user: UserInfo
@@ -168,22 +184,30 @@ def node_problems(devices: list[Device], coverage: list[dict[str, Any]], user: U
     return problems
 
 
+def _denied_fix(coverage: dict[str, Any] | None, user: UserInfo) -> str:
+    if coverage is None:
+        return f"Run {INSTALL}, {REPLUG}; or run rpiboot as root."
+    granted, rules, group = coverage["grants_you"], ", ".join(coverage["rules"]), coverage["group"]
+    if granted is None:
+        return (f"{coverage['how']}: log out and in again (or run `newgrp {group}`), then "
+                "replug the board.")
+    if granted:
+        return (f"The udev rules ({rules}) would let you in, but this node was made before "
+                f"they were loaded: {REPLUG}.")
+    if "SSH" in coverage["how"]:
+        return ("Over SSH, give a group access instead: sudo rpiboot udev install --group "
+                f"plugdev; sudo usermod -aG plugdev {user.name}; log in again; replug the board.")
+    if group and coverage["rules"] and not coverage["uaccess"]:
+        return (f"The udev rules ({rules}) give the group {group} access and you are not in "
+                f"it: sudo usermod -aG {group} {user.name}, log out and in again, then replug "
+                "the board.")
+    return f"Run {INSTALL}, {REPLUG}; or run rpiboot as root."
+
+
 def _denied(device: Device, coverage: dict[str, Any] | None, user: UserInfo) -> Problem:
     node = device.node
     assert node is not None
     what = (f"{device.label}, {device.stage}: you ({user.name}) cannot open {node.path} "
             f"(mode {node.mode}, {node.owner}:{node.group}), so rpiboot cannot boot it")
-    granted = coverage["grants_you"] if coverage is not None else False
-    rules = ", ".join(coverage["rules"]) if coverage is not None else ""
-    if granted is None:
-        fix = f"{coverage['how'] if coverage else ''}: log out and in again (or run " \
-              "`newgrp GROUP`), then replug the board."
-    elif granted:
-        fix = (f"The udev rules ({rules}) would let you in, but this node was made before "
-               f"they were loaded: {REPLUG}.")
-    elif coverage is not None and "SSH" in coverage["how"]:
-        fix = (f"Over SSH, give a group access instead: sudo rpiboot udev install --group "
-               f"plugdev; sudo usermod -aG plugdev {user.name}; log in again; replug the board.")
-    else:
-        fix = f"Run {INSTALL}, {REPLUG}; or run rpiboot as root."
-    return Problem("permission-denied", "error", what, fix, device.port_path)
+    return Problem("permission-denied", "error", what, _denied_fix(coverage, user),
+                   device.port_path)

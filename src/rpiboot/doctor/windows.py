@@ -106,10 +106,11 @@ def parse_pnp_json(text: str) -> list[PnpEntry]:
     items = data if isinstance(data, list) else [data]
     entries = []
     for item in items:
-        if not isinstance(item, dict) or not isinstance(item.get("InstanceId"), str):
+        instance = item.get("InstanceId") if isinstance(item, dict) else None
+        if not isinstance(instance, str) or not instance.strip():
             raise PnpOutputError("Get-PnpDevice output: an entry without an InstanceId")
         problem = item.get("Problem", item.get("ConfigManagerErrorCode"))
-        entries.append(PnpEntry(item["InstanceId"], _text(item.get("FriendlyName")),
+        entries.append(PnpEntry(instance.strip(), _text(item.get("FriendlyName")),
                                 _text(item.get("Status")), _text(item.get("Service")),
                                 _problem_code(problem), _text(item.get("Class"))))
     return entries
