@@ -178,3 +178,10 @@ def test_layers_doctor_and_udev_stay_in_place() -> None:
         ("rpiboot.usb", "rpiboot.doctor", "rpiboot.cli", "rpiboot.engine", "rpiboot.sim"))]
     assert not [d for d in deps("rpiboot.doctor") if d.startswith(
         ("rpiboot.cli", "rpiboot.engine", "rpiboot.sim", "rpiboot.protocol", "rpiboot.boot"))]
+
+
+def test_a_board_the_loaded_libusb_does_not_list() -> None:
+    hidden = _board(libusb_visible=False)
+    (problem,) = checks.libusb_blind(hidden, "libusb-package bundled libusb (/x/libusb-1.0.so)")
+    assert problem.id == "libusb-cannot-see" and "RPIBOOT_LIBUSB=" in problem.fix
+    assert checks.libusb_blind(_board(libusb_visible=None), "x") == []

@@ -133,3 +133,16 @@ def test_what_a_prediction_means_for_a_user(access: Access, user: UserInfo, ssh:
     grant = grant_for(access, user, ssh=ssh)
     assert grant.granted is granted
     assert how in grant.how or (how == "log" and "started before" in grant.how)
+
+
+def test_a_distribution_default_alone_is_no_rule_for_boards() -> None:
+    from rpiboot.doctor.permissions import permissions_section
+
+    default = parse_rules(DEFAULT_664, "/usr/lib/udev/rules.d/50-udev-default.rules")
+    section, problems = permissions_section(ALICE, files=[default])
+    assert [p.id for p in problems] == ["no-udev-rule"] and problems[0].severity == "warning"
+    assert section["coverage"][0]["mode"] == "0664" and not section["coverage"][0]["opens_to_users"]
+    ours = parse_rules(rule_text("plugdev"), "/etc/udev/rules.d/60-rpiboot.rules")
+    section, problems = permissions_section(ALICE, files=[default, ours])
+    assert problems == [] and section["coverage"][0]["grants_you"] is True
+    assert section["rules"][0]["matches"] == ["0a5c:2711", "0a5c:2712", "0a5c:2763", "0a5c:2764"]

@@ -107,7 +107,7 @@ def device_lines(device: Device) -> list[str]:
 
 def permission_lines(section: dict[str, Any]) -> list[str]:
     lines = ["udev rules"]
-    dirs = ", ".join(d["path"] + ("" if d["exists"] else " (missing)")
+    dirs = ", ".join(d["path"] + ("" if d["state"] == "ok" else f" ({d['state']})")
                      for d in section["rules_dirs"])
     lines += _row("read", dirs)
     for rule in section["rules"]:

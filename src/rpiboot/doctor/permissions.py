@@ -67,11 +67,20 @@ def grant_for(access: Access, user: UserInfo, *, ssh: bool) -> Grant:
     return Grant(False, f"mode {mode:04o}, owner {owner}, group {group}: not you")
 
 
+def opens_to_users(access: Access) -> bool:
+    """The predicted node lets someone other than root open it (read and write)."""
+    mode = access.mode if access.mode is not None else 0o600
+    return (access.uaccess and not access.late_uaccess) or mode & 0o006 == 0o006 or (
+        mode & 0o060 == 0o060 and access.group not in (None, "root")) or (
+        mode & 0o600 == 0o600 and access.owner not in (None, "root"))
+
+
 def _coverage(files: list[RulesFile], device: UsbId, user: UserInfo, ssh: bool
               ) -> dict[str, Any]:
     access = predict(files, device)
     grant = grant_for(access, user, ssh=ssh)
     return {
+        "opens_to_users": opens_to_users(access),
         "vid_pid": device.vid_pid,
         "mode": f"{access.mode:04o}" if access.mode is not None else None,
         "owner": access.owner, "group": access.group, "uaccess": access.uaccess,
@@ -142,7 +151,7 @@ def _rule_problems(files: list[RulesFile], coverage: list[dict[str, Any]], user:
                 "it has no effect", f"Rename the file to sort before 73 (e.g. 60-...), or "
                 f"run {INSTALL}."))
     boot = [c for c in coverage if c["vid_pid"] != "0525:a4a5"]
-    if not any(c["rules"] for c in boot):
+    if not any(c["opens_to_users"] for c in boot):
         severity = "info" if user.root else "warning"
         problems.append(Problem(
             "no-udev-rule", severity, "no udev rule gives access to Raspberry Pi boot devices "
