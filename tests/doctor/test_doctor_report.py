@@ -11,9 +11,9 @@ import pytest
 
 from rpiboot.cli.doctor_render import render
 from rpiboot.cli.main import main as rpiboot_main
-from rpiboot.doctor import checks
+from rpiboot.doctor import checks, diagnose
 from rpiboot.doctor.firmware_check import firmware_section, firmware_sets
-from rpiboot.doctor.host import LibusbInfo, host_problems, os_family
+from rpiboot.doctor.host import LibusbInfo, UserInfo, host_problems, os_family
 from rpiboot.doctor.report import Device, Hub, Problem, Report, stage_of
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -185,3 +185,15 @@ def test_a_board_the_loaded_libusb_does_not_list() -> None:
     (problem,) = checks.libusb_blind(hidden, "libusb-package bundled libusb (/x/libusb-1.0.so)")
     assert problem.id == "libusb-cannot-see" and "RPIBOOT_LIBUSB=" in problem.fix
     assert checks.libusb_blind(_board(libusb_visible=None), "x") == []
+
+
+def test_a_doctor_run_with_sudo_says_whose_permissions_it_checked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    root = UserInfo("root", 0, ("root",), True)
+    monkeypatch.setenv("SUDO_USER", "alice")
+    report = diagnose(platform="linux", user=root)
+    (note,) = [p for p in report.problems if p.id == "ran-as-root"]
+    assert "alice" in note.what and "without sudo" in note.fix
+    monkeypatch.delenv("SUDO_USER")
+    assert not [p for p in diagnose(platform="linux", user=root).problems
+                if p.id == "ran-as-root"]

@@ -28,14 +28,14 @@ exit 0
 """
 
 
-def _cli(args: list[str], *, path: str, umask: int = 0o022, as_nobody: bool = False
-         ) -> subprocess.CompletedProcess[str]:
+def _cli(args: list[str], *, path: str, umask: int = 0o022, as_nobody: bool = False,
+         sudo_user: str = "") -> subprocess.CompletedProcess[str]:
     """The installed CLI with PATH = ``path`` (where udevadm is, or is not)."""
     argv = [str(TOOL), *args]
     if as_nobody:
         argv = NOBODY + argv
     return subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False,
-                          env={**os.environ, "PATH": path},
+                          env={**os.environ, "PATH": path, "SUDO_USER": sudo_user},
                           preexec_fn=lambda: os.umask(umask))
 
 
@@ -104,8 +104,10 @@ def test_install_writes_the_file_atomically_and_reloads_udev(tmp_path: Path) -> 
         "trigger --subsystem-match=usb --attr-match=idVendor=0525"]
     before = target.stat().st_ino
     done = _cli(["udev", "install", "--rules-dir", str(rules), "--group", "plugdev"],
-                path=str(bin_dir))
+                path=str(bin_dir), sudo_user="nobody")
     assert done.returncode == 0 and 'GROUP="plugdev"' in target.read_text()
+    assert "udev reloaded: members of plugdev can now boot" in done.stdout
+    assert "nobody is not in the group plugdev yet: sudo usermod -aG plugdev nobody" in done.stdout
     assert target.stat().st_ino != before  # replaced by a rename, never rewritten in place
     assert sorted(p.name for p in rules.iterdir()) == [RULE_FILE]  # no temporary file left
     again = _cli(["udev", "install", "--rules-dir", str(rules), "--group", "plugdev"],

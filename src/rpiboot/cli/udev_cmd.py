@@ -85,4 +85,25 @@ def run(args: argparse.Namespace) -> int:
     who = f"members of {plan.group}" if plan.group else "the user logged in at this computer"
     print(f"udev reloaded: {who} can now boot boards without root. Unplug and replug a board "
           "that was already connected; `rpiboot doctor` checks the result.")
+    _group_advice(plan.group)
     return 0
+
+
+def _group_advice(group: str | None) -> None:
+    """With --group, tell the user who ran sudo how to join the group if they are not in it."""
+    import os
+
+    user = os.environ.get("SUDO_USER")
+    if group is None or not user or user == "root":
+        return
+    import grp
+    import pwd
+
+    try:
+        entry = grp.getgrnam(group)
+        primary = pwd.getpwnam(user).pw_gid == entry.gr_gid
+    except KeyError:
+        return
+    if user not in entry.gr_mem and not primary:
+        print(f"{user} is not in the group {group} yet: sudo usermod -aG {group} {user}, then "
+              "log out and in again.")

@@ -7,6 +7,7 @@ cached descriptors only, and on Linux everything else comes from sysfs and ``sta
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -133,6 +134,16 @@ def _linux(sightings: list[Sighting] | None, user: UserInfo, roots: tuple[Path, 
     return devices, section, problems
 
 
+def _sudo_note(user: UserInfo) -> list[Problem]:
+    sudo_user = os.environ.get("SUDO_USER")
+    if not user.root or not sudo_user or sudo_user == "root":
+        return []
+    return [Problem("ran-as-root", "info",
+                    f"rpiboot doctor ran as root (sudo), so its permission checks are root's "
+                    f"(root can open every board), not {sudo_user}'s",
+                    f"Run it again without sudo to see what {sudo_user} may open.")]
+
+
 def _ordered(problems: list[Problem]) -> tuple[Problem, ...]:
     return tuple(sorted(problems, key=lambda p: SEVERITIES.index(p.severity)
                         if p.severity in SEVERITIES else len(SEVERITIES)))
@@ -162,6 +173,7 @@ def diagnose(*, firmware_dir: Path | None = None, backend: Any = None,
     permissions = None
     devices: list[Device] | None = None
     if family == "linux":
+        problems += _sudo_note(user)
         roots = (sysfs_root or SYSFS_USB, dev_root or DEV_ROOT)
         devices, permissions, found = _linux(sightings, user, roots)
         problems += found
