@@ -3,10 +3,10 @@ waiting at a stage, a gadget without its disks.  Each one says what to do."""
 
 from __future__ import annotations
 
+from rpiboot.chips import CHIPS, chip_for
 from rpiboot.doctor.report import Device, Problem
 
 FULL_SPEED = 12.0  # Mb/s: a boot ROM is a high-speed (480 Mb/s) device
-CM5_PID = 0x2712
 CABLE = ("a short USB cable known to carry data (many charge-only cables have no data "
          "wires)")
 NO_BOARD_FIX = (
@@ -15,9 +15,12 @@ NO_BOARD_FIX = (
     "EMMC-DISABLE jumper on CM3 and CM4S carriers) before powering it; for other boards see "
     "Raspberry Pi's usbboot documentation; (2) " + CABLE + ", in the board's USB device port "
     "(the IO board's USB slave port), not one of its host ports; (3) a port directly on the "
-    "computer: avoid front-panel ports, extension cables and unpowered hubs; (4) power: a CM5 "
-    "needs a port or hub that gives at least 900 mA, or its own supply; (5) power-cycle the "
-    "board after changing any of these, then run `rpiboot doctor` again.")
+    "computer: avoid front-panel ports, extension cables and unpowered hubs; (4) power: "
+    + "; ".join(f"{chip.boards} need a port or hub that gives at least "
+                f"{chip.min_port_current_ma} mA, or their own supply"
+                for chip in CHIPS.values() if chip.min_port_current_ma)
+    + "; (5) power-cycle the board after changing any of these, then run `rpiboot doctor` "
+    "again.")
 
 
 def no_board(devices: list[Device]) -> list[Problem]:
@@ -53,15 +56,17 @@ def weak_hubs(device: Device) -> list[Problem]:
     if not bus_powered or device.stage == "other":
         return []
     hub = bus_powered[-1]
-    cm5 = device.pid == CM5_PID and device.chip is not None
+    chip = chip_for(device.pid) if device.chip is not None else None
+    needs = chip.min_port_current_ma if chip is not None else None
     return [Problem(
-        "bus-powered-hub", "warning" if cm5 else "info",
+        "bus-powered-hub", "warning" if needs else "info",
         f"{device.label}: it is behind a hub that reports itself bus-powered (no power "
         f"supply): {hub.port_path} ({hub.vid_pid}{', ' + hub.product if hub.product else ''})"
-        + (": a CM5 needs at least 900 mA, more than such a hub can give" if cm5 else ""),
+        + (f": {chip.boards if chip else ''} boards need at least {needs} mA, more than such "
+           "a hub can give" if needs else ""),
         "Give the hub its power supply, or plug the board directly into the computer"
-        + (" on a port that gives at least 900 mA (or power the CM5 from its own supply)"
-           if cm5 else "") + ".", device.port_path)]
+        + (f" on a port that gives at least {needs} mA (or power the board from its own "
+           "supply)" if needs else "") + ".", device.port_path)]
 
 
 def stage_notes(device: Device) -> list[Problem]:

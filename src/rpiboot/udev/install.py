@@ -14,7 +14,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from rpiboot.chips import BROADCOM_VID, CHIPS
+from rpiboot.chips import BROADCOM_VID, CHIPS, GADGET_FIRMWARE
 from rpiboot.errors import PermissionDenied, UsageError
 from rpiboot.record import record
 
@@ -74,13 +74,14 @@ def rule_text(group: str | None = None, *, version: str = "") -> str:
     pids = "|".join(f"{pid:04x}" for pid in sorted(CHIPS))
     who = f"members of the group {group}" if group else "the user logged in at this computer"
     by = f" (rpiboot {version})" if version else ""
+    families = ", ".join(chip.family for chip in CHIPS.values())
     return (
         f"# Written by `rpiboot udev install`{by}: lets {who}\n"
         "# use Raspberry Pi boards in USB boot mode without root.  `rpiboot doctor` checks it.\n"
-        "# Broadcom boot ROM and second stage (BCM2835, BCM2837, BCM2711, BCM2712)\n"
+        f"# Broadcom boot ROM and second stage ({families})\n"
         f'SUBSYSTEM=="usb", ATTR{{idVendor}}=="{BROADCOM_VID:04x}", '
         f'ATTR{{idProduct}}=="{pids}", {_access(group)}\n'
-        "# the USB mass-storage gadget a board becomes (usbboot's mass-storage-gadget64)\n"
+        f"# the USB mass-storage gadget a board becomes (usbboot's {GADGET_FIRMWARE})\n"
         f'SUBSYSTEM=="usb", ATTR{{idVendor}}=="{GADGET_VID:04x}", '
         f'ATTR{{idProduct}}=="{GADGET_PID:04x}", {_access(group)}\n')
 
