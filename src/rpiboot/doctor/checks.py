@@ -11,8 +11,9 @@ CABLE = ("a short USB cable known to carry data (many charge-only cables have no
          "wires)")
 NO_BOARD_FIX = (
     "Check, in this order: (1) the board is in USB boot mode: on a Compute Module, fit the "
-    "nRPIBOOT / 'disable eMMC boot' jumper (J2 on the CM4 and CM5 IO boards; the USB-boot / "
-    "EMMC-DISABLE jumper on CM3 and CM4S carriers) before powering it; for other boards see "
+    "nRPIBOOT / 'disable eMMC boot' jumper before powering it (J2 on the CM4 IO board, the "
+    "same jumper on the CM5 IO board, J4 'USB slave boot' set to EN on the CM1/CM3 IO board, "
+    "the EMMC-DISABLE or nRPIBOOT jumper or switch on other carriers); for other boards see "
     "Raspberry Pi's usbboot documentation; (2) " + CABLE + ", in the board's USB device port "
     "(the IO board's USB slave port), not one of its host ports; (3) a port directly on the "
     "computer: avoid front-panel ports, extension cables and unpowered hubs; (4) power: "
