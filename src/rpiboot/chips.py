@@ -53,6 +53,9 @@ class Chip:
     program_pubkey_min_build: int | None = None
     # GPIOs program_rpiboot_gpio (OTP) accepts; empty: the option does not exist for it
     rpiboot_gpios: tuple[int, ...] = ()
+    # a board powered through its USB boot port needs a port or hub giving this much (mA);
+    # None: no figure to check against
+    min_port_current_ma: int | None = None
 
     @property
     def builtin_msd(self) -> bool:
@@ -86,7 +89,7 @@ _TABLE = (
          rom_serial_indices=frozenset({3}), gadget_firmware=GADGET_FIRMWARE,
          eeprom_size=2 * 1024 * 1024, bootcode_signature=BootcodeSignature.RSA_SHA256_BLOCK,
          recovery_dir="recovery5", secure_recovery_dir="secure-boot-recovery5",
-         revision_processor=4,
+         revision_processor=4, min_port_current_ma=900,
          rpi_bootcode_key_hashes=frozenset({
              "e3345447549bda1f5416a479264be593d60f527c70d666d10ead908fd027fd27"})),
 )

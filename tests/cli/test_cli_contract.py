@@ -48,6 +48,8 @@ VALID_ARGV: dict[str, list[str]] = {
     "rpiboot keys": ["hash", "key.pem"],
     "rpiboot recovery": ["update-pieeprom"],
     "rpiboot bootimg": ["info", "boot.img"],
+    "rpiboot doctor": ["--json"],
+    "rpiboot udev": ["install", "--dry-run"],
     "rpi-eeprom-config": ["pieeprom.bin"],
     "rpi-eeprom-digest": ["-i", "boot.img", "-o", "boot.sig"],
     "rpi-sign-bootcode": ["-c", "2712"],

@@ -23,6 +23,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("rpiboot.cli.keys_cmd", "generate and convert keys, OTP key hash"),
     "recovery": ("rpiboot.cli.recovery_cmd", "prepare ready-to-serve recovery directories"),
     "bootimg": ("rpiboot.cli.bootimg_cmd", "build, inspect, extract and sign boot.img"),
+    "doctor": ("rpiboot.cli.doctor_cmd",
+               "check this computer, its USB boards, permissions, drivers and firmware"),
+    "udev": ("rpiboot.cli.udev_cmd",
+             "install the udev rule that lets users boot boards without root (Linux)"),
 }
 
 

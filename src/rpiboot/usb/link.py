@@ -50,16 +50,20 @@ def permission_hint() -> str:
     """What to do about a refused USB open, for this OS."""
     if sys.platform.startswith("linux"):
         return (
-            "Run as root, or let your user open Broadcom boot devices with a udev rule:\n"
+            "Let your user open Raspberry Pi boot devices: run 'sudo rpiboot udev install' "
+            "(or --group GROUP), then unplug and replug the board; or run as root.\n"
+            "By hand instead, a udev rule with your group:\n"
             f"  echo '{UDEV_RULE}' | sudo tee /etc/udev/rules.d/60-rpiboot.rules\n"
             "  sudo udevadm control --reload-rules && sudo udevadm trigger\n"
-            "and add yourself to the group: sudo usermod -aG plugdev $USER (then log in again)."
+            "and add yourself to the group: sudo usermod -aG plugdev $USER (then log in again).\n"
+            "'rpiboot doctor' shows what is wrong."
         )
     if sys.platform == "darwin":
         return ("Another program may hold the device; close it and retry, or run with sudo.")
     if sys.platform.startswith("win"):
         return ("Install the WinUSB driver for the 'BCM27xx Boot' device (e.g. with Zadig), "
-                "then unplug and re-plug the board.")
+                "then unplug and re-plug the board ('rpiboot doctor' shows which driver is "
+                "bound).")
     return "Run with sufficient privileges to open USB devices."
 
 
