@@ -13,7 +13,7 @@ LABEL = 12  # width of the label column
 BASIS_TEXT = {
     "signature": "signature verified with the Raspberry Pi key (certain)",
     "eeprom-size": "EEPROM image size (certain)",
-    "archive-folder": "per-chip folder it is served from (certain)",
+    "chip-folder": "per-chip folder it is served from (certain)",
     "signature-structure": "signature layout only (heuristic)",
     "content": "strings in the file (heuristic)",
     "file-name": "file name (heuristic)",
@@ -101,7 +101,7 @@ def signature_text(sig: SignatureInfo) -> str:
 
 
 def print_problem(p: Printer, problem: Problem, where: str | None = None) -> None:
-    prefix = f"{where}: " if where else ""
+    prefix = f"{where}: " if where and not problem.message.startswith(where) else ""
     p.field(problem.severity.upper(), f"{prefix}{problem.message}\n→ {problem.hint}")
 
 

@@ -13,7 +13,7 @@ from rpiboot.errors import InputError
 from rpiboot.fwinfo import chipsets
 from rpiboot.fwinfo.blob import Blob, Context, blob_from_bytes, new_info, open_regular
 from rpiboot.fwinfo.model import (
-    BASIS_ARCHIVE_FOLDER,
+    BASIS_CHIP_FOLDER,
     BOOTFILES_ARCHIVE,
     ERROR,
     SECOND_STAGE,
@@ -60,7 +60,7 @@ def describe_bootfiles(blob: Blob, ctx: Context) -> FirmwareInfo:
                               for prefix in by_prefix},
                     "files": {prefix: names for prefix, names in by_prefix.items()}}
     info.chips = chipsets.families(c for p in by_prefix for c in chipsets.for_prefix(p))
-    info.chip_basis = BASIS_ARCHIVE_FOLDER if info.chips else None
+    info.chip_basis = BASIS_CHIP_FOLDER if info.chips else None
     _check_second_stages(info, by_prefix)
     return info
 

@@ -38,13 +38,14 @@ KINDS = (SECOND_STAGE, BOOTLOADER_STAGE, BOOTLOADER_BLOB, VIDEOCORE_FIRMWARE, FI
 # how the chips were established (the ``chip_basis`` field); the first three are certain
 BASIS_SIGNATURE = "signature"  # a BCM2712 block verified with the Raspberry Pi key
 BASIS_EEPROM_SIZE = "eeprom-size"  # 512 KiB / 2 MiB: true of every released image
-BASIS_ARCHIVE_FOLDER = "archive-folder"  # bootfiles.bin serves 2711/NAME to BCM2711 only
+BASIS_CHIP_FOLDER = "chip-folder"  # rpiboot serves 2711/NAME (on disk or in bootfiles.bin)
+#                                      to BCM2711 boards only
 BASIS_SIGNATURE_STRUCTURE = "signature-structure"  # layout only (BCM2711 tail, bad 2712 block)
 BASIS_CONTENT = "content"  # strings inside the file
 BASIS_FILE_NAME = "file-name"  # the name the boot ROM / firmware asks for
 BASIS_FOLDER_NAME = "folder-name"  # a usbboot folder name (recovery5, ...)
 BASIS_FILES = "files"  # a folder: the chips of the files in it
-CERTAIN_BASES = frozenset({BASIS_SIGNATURE, BASIS_EEPROM_SIZE, BASIS_ARCHIVE_FOLDER})
+CERTAIN_BASES = frozenset({BASIS_SIGNATURE, BASIS_EEPROM_SIZE, BASIS_CHIP_FOLDER})
 
 ERROR = "error"  # the board will not boot / flash as intended
 WARNING = "warning"  # it works, but something is risky, irreversible or inconsistent

@@ -19,7 +19,7 @@ from rpiboot.fwinfo import chipsets
 from rpiboot.fwinfo.blob import Blob, new_info
 from rpiboot.fwinfo.builds import bootloader_build, looks_like_bootloader
 from rpiboot.fwinfo.model import (
-    BASIS_ARCHIVE_FOLDER,
+    BASIS_CHIP_FOLDER,
     BASIS_CONTENT,
     BASIS_FILE_NAME,
     BASIS_SIGNATURE,
@@ -122,10 +122,10 @@ def describe_second_stage(blob: Blob) -> FirmwareInfo:
     folder = chipsets.for_prefix(blob.prefix) if blob.prefix else []
     if signed_chip is not None:
         if basis != BASIS_SIGNATURE and signed_chip in folder:
-            basis = BASIS_ARCHIVE_FOLDER  # the folder is a fact, the tail only a structure
+            basis = BASIS_CHIP_FOLDER  # the folder is a fact, the tail only a structure
         info.chips, info.chip_basis = [signed_chip.family], basis
     elif folder:
-        info.chips, info.chip_basis = chipsets.families(folder), BASIS_ARCHIVE_FOLDER
+        info.chips, info.chip_basis = chipsets.families(folder), BASIS_CHIP_FOLDER
     elif named:
         info.chips, info.chip_basis = chipsets.families(named), BASIS_FILE_NAME
     elif info.role == ROLE_LEGACY:
@@ -212,5 +212,5 @@ def describe_bootloader_blob(blob: Blob) -> FirmwareInfo:
 def _chips_from_folder(info: FirmwareInfo, blob: Blob) -> bool:
     chips = chipsets.for_prefix(blob.prefix) if blob.prefix else []
     if chips:
-        info.chips, info.chip_basis = chipsets.families(chips), BASIS_ARCHIVE_FOLDER
+        info.chips, info.chip_basis = chipsets.families(chips), BASIS_CHIP_FOLDER
     return bool(chips)

@@ -23,6 +23,7 @@ from rpiboot.fwinfo.model import (
 from rpiboot.fwinfo.stages import ROLE_RECOVERY
 from rpiboot.fwinfo.view import GADGET, RAMDISK, RAMDISK_FLOWS, View, build_view, usable_stage
 
+RECOVERY_ANY = "eeprom-recovery"  # a recovery folder whose files do not tell the chip
 FLOWS = {  # usbboot folder -> what it does ({series}: the chip's, for recovery flows)
     "msd": "boots the board as a USB mass-storage device (legacy firmware)",
     GADGET: "boots Linux from boot.img, which exposes the board's storage over USB "
@@ -42,6 +43,7 @@ FLOWS = {  # usbboot folder -> what it does ({series}: the chip's, for recovery 
 OTHER_FLOWS = {
     "rpi-eeprom-release": "a bootloader release (recovery.bin, pieeprom-*.bin as in rpi-eeprom): "
                           "not a folder rpiboot serves as it is",
+    RECOVERY_ANY: "flashes a bootloader EEPROM (its files do not tell for which chip)",
     RAMDISK: "loads boot.img (config.txt sets boot_ramdisk=1)",
     "os-boot": "boot files (firmware, kernel) that rpiboot serves like a boot partition",
     "unknown": "not a folder layout rpiboot knows",
@@ -59,13 +61,13 @@ def _recovery_chip(view: View) -> Chip | None:
 
 
 def _secure(view: View) -> bool:
+    """A signed config or an embedded key in pieeprom.bin, or OTP options in config.txt."""
     image = view.top.get("pieeprom.bin")
     if image is not None and image.kind == EEPROM_IMAGE and (
             image.details.get("pubkey_hash") or image.details.get("config_signature") == "valid"):
         return True
     config = view.top.get("config.txt")
-    return "recovery.original.bin" in view.top or (
-        config is not None and bool(config.details.get("otp_options")))
+    return config is not None and bool(config.details.get("otp_options"))
 
 
 def content_flow(view: View) -> str | None:
@@ -79,10 +81,9 @@ def content_flow(view: View) -> str | None:
     if recovery or "boot.conf" in view.top or "pieeprom.bin" in view.top \
             or "pieeprom.original.bin" in view.top:
         chip = _recovery_chip(view)
-        if chip is None:
-            return "recovery"
-        flow = chip.secure_recovery_dir if _secure(view) else chip.recovery_dir
-        return flow or "recovery"
+        flow = None if chip is None else (
+            chip.secure_recovery_dir if _secure(view) else chip.recovery_dir)
+        return flow or RECOVERY_ANY
     if view.has_archive:
         keys = view.of_kind(KEY)
         return "secure-boot-example" if keys or "boot.sig" in view.top else GADGET
@@ -105,7 +106,7 @@ def _compatible(content: str, named: str) -> bool:
         return True
     content_chip = chipsets.for_recovery_dir(content)
     named_chip = chipsets.for_recovery_dir(named)
-    return named_chip is not None and (content == "recovery" or (
+    return named_chip is not None and (content == RECOVERY_ANY or (
         content_chip is not None and content_chip[0] is named_chip[0]))
 
 
