@@ -6,6 +6,7 @@ is in: rpiboot serves ``PREFIX/NAME`` only to the chips of that prefix.
 
 from __future__ import annotations
 
+import io
 import os
 from typing import BinaryIO
 
@@ -30,16 +31,9 @@ def describe_bootfiles(blob: Blob, ctx: Context) -> FirmwareInfo:
     from rpiboot.tarreader import iter_members
 
     info = new_info(blob, BOOTFILES_ARCHIVE, "bootfiles.bin: per-chip boot files rpiboot serves")
-    handle: BinaryIO
-    if blob.path is not None:
-        handle = os.fdopen(open_regular(blob.path), "rb")
-    elif blob.complete:
-        import io
-
-        handle = io.BytesIO(blob.head)
-    else:
-        info.notes.append("too large to open inside an archive or image: only listed")
-        return info
+    handle: BinaryIO  # a member (of a boot.img) is always read whole (limits.member)
+    handle = os.fdopen(open_regular(blob.path), "rb") if blob.path is not None \
+        else io.BytesIO(blob.head)
     with handle:
         size = os.fstat(handle.fileno()).st_size if blob.path is not None else blob.size
         members = []

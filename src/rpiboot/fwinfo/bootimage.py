@@ -29,15 +29,13 @@ DESCRIBED = re.compile(r"(start\w*\.elf|fixup\w*\.dat|bootcode\d?\.bin|config\.t
                        r"cmdline\.txt|bootmain)", re.I)
 
 
-def _open(blob: Blob) -> FatImage | None:
+def _open(blob: Blob) -> FatImage:
     from rpiboot.bootimg.reader import FatImage, find_partition
     from rpiboot.errors import InputError
 
     if blob.path is not None:
         return FatImage.open(blob.path)
-    if not blob.complete:
-        return None
-    try:
+    try:  # a member: always read whole (limits.member)
         offset = find_partition(blob.head[:512], None)
     except InputError as err:
         raise InputError(f"{blob.label}: {err.message}", hint=err.hint) from None
@@ -47,11 +45,7 @@ def _open(blob: Blob) -> FatImage | None:
 def describe_boot_image(blob: Blob, ctx: Context) -> FirmwareInfo:
     """A FAT boot image (raises InputError for a damaged one)."""
     info = new_info(blob, BOOT_IMAGE, "boot image (FAT ramdisk loaded with boot_ramdisk=1)")
-    image = _open(blob)
-    if image is None:
-        info.notes.append("too large to open inside an archive or image: only listed")
-        return info
-    with image:
+    with _open(blob) as image:
         entries = _entries(image)
         files = [e for e in entries if not e.is_dir]
         g = image.geometry

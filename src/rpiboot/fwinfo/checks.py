@@ -14,7 +14,6 @@ from rpiboot.chips import CHIPS, Chip, eeprom_chips
 from rpiboot.errors import RpibootError
 from rpiboot.fwinfo import chipsets
 from rpiboot.fwinfo.model import (
-    DIRECTORY,
     EEPROM_IMAGE,
     ERROR,
     KEY,
@@ -41,8 +40,6 @@ def check_flow(info: FirmwareInfo, view: View, flow: str) -> None:
         _check_msd(info, view)
     elif flow == "rpi-eeprom-release":
         _note_release(info, view)
-    elif flow == "unknown":
-        _note_subfolders(info)
     _check_common(info, view, flow)
 
 
@@ -51,15 +48,6 @@ def _note_release(info: FirmwareInfo, view: View) -> None:
     flows = [c.recovery_dir for c in chipsets.by_families(stage.chips) if c.recovery_dir]
     info.notes.append("to flash this release, build a recovery folder from it: "
                       + PREPARE.format(flow="|".join(flows) or "recovery|recovery5"))
-
-
-def _note_subfolders(info: FirmwareInfo) -> None:
-    from rpiboot.fwinfo.verdict import FLOWS
-
-    flows = [m.name for m in info.members if m.kind == DIRECTORY and m.name in FLOWS]
-    if flows:
-        info.notes.append(f"sub-folders named like usbboot flows: {', '.join(flows)} "
-                          "(describe each of them)")
 
 
 def missing_stage(info: FirmwareInfo, chip: Chip, purpose: str, hint: str) -> None:

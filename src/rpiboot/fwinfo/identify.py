@@ -57,20 +57,21 @@ def is_eeprom(blob: Blob) -> bool:
 
 
 def is_fat(blob: Blob) -> bool:
-    """A FAT file system (a valid boot sector), or a disk image with a FAT partition whose name
-    says it is an image."""
+    """A FAT file system (a valid boot sector), a disk image ``*.img`` with a FAT partition,
+    or a file named boot.img (then a damaged one is reported, not ignored)."""
     from rpiboot.bootimg.reader import find_partition
     from rpiboot.errors import InputError
 
+    if blob.lower == "boot.img":
+        return True
     sector = blob.head[:512]
     if len(sector) < 512 or sector[510:512] != b"\x55\xaa":
         return False
-    if blob.lower.endswith(".img"):
-        return True
     try:
-        return find_partition(sector, None) == 0
+        offset = find_partition(sector, None)
     except InputError:
         return False
+    return offset == 0 or blob.lower.endswith(".img")
 
 
 def _elf_kind(head: bytes, machine: int) -> str:

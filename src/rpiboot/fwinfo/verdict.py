@@ -14,6 +14,7 @@ from rpiboot.chips import CHIPS, Chip
 from rpiboot.fwinfo import chipsets
 from rpiboot.fwinfo.model import (
     BASIS_FILES,
+    DIRECTORY,
     EEPROM_IMAGE,
     ERROR,
     KEY,
@@ -142,6 +143,10 @@ def judge(info: FirmwareInfo, name: str) -> None:
     view = build_view(info, name)
     flow, basis = choose_flow(info, view)
     check_flow(info, view, flow)
+    flows = [m.name for m in info.members if m.kind == DIRECTORY and m.name in FLOWS]
+    if flow == "unknown" and flows:
+        info.notes.append(f"sub-folders named like usbboot flows: {', '.join(flows)} "
+                          "(describe each of them)")
     bootable = [chip for chip in CHIPS.values() if usable_stage(chip, view.second_stage(chip))]
     stages = {chip.family: (stage.path if stage is not None else "missing")
               for chip in CHIPS.values() if (stage := view.second_stage(chip)) is not None}

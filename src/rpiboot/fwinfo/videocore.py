@@ -65,9 +65,10 @@ def describe_start_elf(blob: Blob) -> FirmwareInfo:
     info = new_info(blob, VIDEOCORE_FIRMWARE, role)
     info.build = build
     _chips_by_name(info, blob.name)
+    info.details = {"fixup": None}
     if variant:
         fixup = variant.replace("start", "fixup", 1) + ".dat"
-        info.details = {"fixup": fixup}
+        info.details["fixup"] = fixup
         info.notes.append(f"the board asks for {fixup} with it (the memory-split relocation data)")
     if not info.chips:
         info.notes.append("its chip is not recorded in the file, and the name is not a "
