@@ -17,7 +17,6 @@ BASIS_TEXT = {
     "signature-structure": "signature layout only (heuristic)",
     "content": "strings in the file (heuristic)",
     "file-name": "file name (heuristic)",
-    "folder-name": "folder name (heuristic)",
     "files": "the second stages it serves",
 }
 

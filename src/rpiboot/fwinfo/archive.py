@@ -31,7 +31,7 @@ def describe_bootfiles(blob: Blob, ctx: Context) -> FirmwareInfo:
     from rpiboot.tarreader import iter_members
 
     info = new_info(blob, BOOTFILES_ARCHIVE, "bootfiles.bin: per-chip boot files rpiboot serves")
-    handle: BinaryIO  # a member (of a boot.img) is always read whole (limits.member)
+    handle: BinaryIO  # a member of an archive or image is always read whole
     handle = os.fdopen(open_regular(blob.path), "rb") if blob.path is not None \
         else io.BytesIO(blob.head)
     with handle:

@@ -13,7 +13,7 @@ import hashlib
 import os
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO
 
@@ -51,12 +51,6 @@ class Blob:
     path: Path | None = None  # the real file, for readers that seek (FAT, tar)
     prefix: str | None = None  # "2711" for a bootfiles.bin member 2711/NAME
     member: str | None = None  # its name inside an archive or image ("2711/bootcode4.bin")
-    siblings: dict[str, Path] = field(default_factory=dict)  # folder files by lower-case name
-
-    @property
-    def complete(self) -> bool:
-        """``head`` holds the whole file."""
-        return len(self.head) == self.size
 
     @property
     def lower(self) -> str:

@@ -43,7 +43,6 @@ BASIS_CHIP_FOLDER = "chip-folder"  # rpiboot serves 2711/NAME (on disk or in boo
 BASIS_SIGNATURE_STRUCTURE = "signature-structure"  # layout only (BCM2711 tail, bad 2712 block)
 BASIS_CONTENT = "content"  # strings inside the file
 BASIS_FILE_NAME = "file-name"  # the name the boot ROM / firmware asks for
-BASIS_FOLDER_NAME = "folder-name"  # a usbboot folder name (recovery5, ...)
 BASIS_FILES = "files"  # a folder: the chips of the files in it
 CERTAIN_BASES = frozenset({BASIS_SIGNATURE, BASIS_EEPROM_SIZE, BASIS_CHIP_FOLDER})
 
