@@ -119,6 +119,18 @@ def test_program_pubkey_is_flagged_irreversible(firmware_dir: Path, tmp_path: Pa
     info = describe_firmware(folder)
     assert has(info, "program_pubkey=1 is IRREVERSIBLE", "warning")
     assert messages(info, "error") == []
+    assert not has(info, "a board without a key yet", "warning")
+
+
+def test_a_countersigned_recovery_bin_for_boards_without_a_key(firmware_dir: Path,
+                                                              tmp_path: Path) -> None:
+    folder = prepare(firmware_dir, "secure-boot-recovery5", tmp_path / "relock",
+                     program_pubkey=True, confirmed_irreversible=True,
+                     countersign_recovery=True)
+    info = describe_firmware(folder)
+    stage = next(m for m in info.members if m.name == "bootcode5.bin")
+    assert stage.signature is not None and stage.signature.countersigned
+    assert has(info, "a board without a key yet", "warning")
 
 
 # ----------------------------------------------------------------- broken copies
@@ -238,7 +250,10 @@ def test_unreadable_entries_are_reported_not_raised(firmware_dir: Path, tmp_path
     (folder / "bootcode4.bin").unlink()
     (folder / "bootcode4.bin").symlink_to(folder / "missing.bin")
     (folder / "overlays").mkdir()
+    (folder / "2712").symlink_to(folder / "2712")  # a link to itself
     info = describe_firmware(folder)
+    loop = next(m for m in info.members if m.name == "2712")
+    assert loop.error is not None and "symbolic links" in loop.error
     fifo = next(m for m in info.members if m.name == "config.txt")
     assert fifo.error is not None and "not a regular file" in fifo.error
     link = next(m for m in info.members if m.name == "bootcode4.bin")

@@ -68,6 +68,7 @@ def _check_recovery(info: FirmwareInfo, view: View, flow: str, chip: Chip, secur
     elif stage.kind == SECOND_STAGE and stage.role != ROLE_RECOVERY:
         info.problem(ERROR, f"{chip.second_stage} is not recovery.bin ({stage.role}): the "
                      "board boots it instead of flashing pieeprom.bin", copy)
+    _check_fresh_boards(info, view, chip, stage)
     image = _check_image(info, view, flow, chip)
     if image is None:
         return
@@ -75,6 +76,24 @@ def _check_recovery(info: FirmwareInfo, view: View, flow: str, chip: Chip, secur
     if secure:
         _check_secure_image(info, image)
     _check_otp(info, view, chip, image)
+
+
+def _check_fresh_boards(info: FirmwareInfo, view: View, chip: Chip,
+                        stage: FirmwareInfo | None) -> None:
+    """A countersigned recovery.bin with program_pubkey: the boards it is meant to lock have
+    no key yet, and their ROM refuses a countersigned second stage (usbboot
+    secure-boot-recovery5 README; :func:`rpiboot.recovery.board.check_board`)."""
+    config = view.top.get("config.txt")
+    options = config.details.get("otp_options") if config is not None else None
+    if stage is None or stage.signature is None or not stage.signature.countersigned \
+            or not isinstance(options, list) or "program_pubkey" not in options:
+        return
+    info.problem(WARNING, f"{chip.second_stage} is countersigned and config.txt sets "
+                 "program_pubkey: a board without a key yet (one this folder is meant to lock) "
+                 f"refuses a countersigned {chip.second_stage}; only boards already locked to "
+                 f"{stage.signature.customer_key_hash} run it",
+                 "For first provisioning serve the Raspberry Pi recovery.bin (prepare without "
+                 "--countersign-recovery / update-pieeprom without -r).")
 
 
 def _check_image(info: FirmwareInfo, view: View, flow: str,

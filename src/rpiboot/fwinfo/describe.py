@@ -6,7 +6,7 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from rpiboot.errors import InputError
+from rpiboot.errors import RpibootError
 from rpiboot.fwinfo import model
 from rpiboot.fwinfo.blob import DEFAULT_LIMITS, Blob, Context, Limits, new_info, read_blob
 from rpiboot.fwinfo.identify import identify
@@ -48,11 +48,11 @@ def describe_captured(blob: Blob, ctx: Context) -> FirmwareInfo:
     kind = identify(blob)
     try:
         return _describers()[kind](blob, ctx)
-    except InputError as err:
+    except RpibootError as err:  # InputError; PermissionDenied for a file beside it
         return damaged(blob, kind, err)
 
 
-def damaged(blob: Blob, kind: str, err: InputError) -> FirmwareInfo:
+def damaged(blob: Blob, kind: str, err: RpibootError) -> FirmwareInfo:
     info = new_info(blob, kind, f"damaged or unreadable ({kind})")
     info.error = err.message
     info.problem(ERROR, err.message, err.hint or "Replace the file with a good copy.")

@@ -12,7 +12,7 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
-from rpiboot.errors import InputError
+from rpiboot.errors import RpibootError
 from rpiboot.fwinfo import chipsets
 from rpiboot.fwinfo.blob import Context, read_blob
 from rpiboot.fwinfo.model import DIRECTORY, ERROR, UNKNOWN, FirmwareInfo
@@ -38,7 +38,7 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
 def _describe_file(path: Path, ctx: Context, prefix: str | None) -> FirmwareInfo:
     try:
         blob = read_blob(path, ctx.limits)
-    except InputError as err:
+    except RpibootError as err:  # missing (broken link), not a regular file, no permission
         info = FirmwareInfo(path=str(path), name=path.name, kind=UNKNOWN,
                             role="could not be read", error=err.message)
         info.problem(ERROR, err.message, err.hint or "Fix or remove the file.")
@@ -62,7 +62,11 @@ def _describe_files(folder: Path, ctx: Context, prefix: str | None,
             sub = FirmwareInfo(path=str(path), name=entry.name, kind=DIRECTORY,
                                role=f"per-chip folder: served to "
                                f"{chipsets.text(chipsets.families(chipsets.for_prefix(entry.name)))}")
-            _describe_files(path, ctx, entry.name, sub)
+            try:
+                _describe_files(path, ctx, entry.name, sub)
+            except RpibootError as err:
+                sub.error = err.message
+                sub.problem(ERROR, err.message, err.hint or "Fix the folder's permissions.")
             info.members.append(sub)
         else:
             info.members.append(FirmwareInfo(path=str(path), name=entry.name, kind=DIRECTORY,
