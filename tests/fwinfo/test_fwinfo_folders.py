@@ -227,6 +227,9 @@ def test_gadget_with_a_signed_boot_img(firmware_dir: Path, tmp_path: Path) -> No
     assert image.signature is not None and image.signature.signed
     assert image.signature.detail == "boot.sig: sha256 matches; rsa2048 verifies with " \
         "example-public.pem"
+    sig = next(m for m in info.members if m.name == "boot.sig")
+    assert (sig.details["signs"], sig.details["sha256_matches"], sig.details["verified_with"]) \
+        == ("boot.img", True, ["example-public.pem"])
     (folder / "boot.img").write_bytes((folder / "boot.img").read_bytes()[:-1] + b"!")
     assert has(describe_firmware(folder), "boot.sig does not match boot.img")
 
@@ -282,3 +285,21 @@ def test_limits_bound_a_large_folder(firmware_dir: Path, tmp_path: Path) -> None
         (tmp_path / f"file{number:02d}.txt").write_text("x")
     info = describe_firmware(tmp_path, limits=Limits(entries=5))
     assert len(info.members) == 5 and any("first 5 of 12" in note for note in info.notes)
+
+
+def test_an_os_boot_folder(firmware_dir: Path, tmp_path: Path) -> None:
+    folder = copy_of(firmware_dir / USBBOOT / "msd", tmp_path / "cm3-boot")
+    (folder / "bootcode4.bin").unlink()
+    (folder / "kernel7.img").write_bytes(b"\0" * 4096)
+    (folder / "cmdline.txt").write_text("console=serial0,115200  root=/dev/mmcblk0p2 rootwait\n")
+    (folder / "bcm2710-rpi-cm3.dtb").write_bytes(b"\xd0\x0d\xfe\xed\0\0\x10\0" + bytes(64))
+    (folder / "fixup_cd.dat").write_bytes(b"\1" * 64)
+    info = describe_firmware(folder)
+    assert info.folder is not None and info.folder.flow == "os-boot"
+    assert info.folder.chips == ["BCM2835", "BCM2837"] and messages(info) == []
+    kinds = {m.name: (m.kind, m.details) for m in info.members}
+    assert kinds["cmdline.txt"] == ("cmdline", {"cmdline": "console=serial0,115200 "
+                                                "root=/dev/mmcblk0p2 rootwait"})
+    assert kinds["bcm2710-rpi-cm3.dtb"] == ("device-tree", {"total_size": 4096})
+    assert kinds["fixup_cd.dat"] == ("fixup", {"start_elf": "start_cd.elf"})
+    assert kinds["kernel7.img"][0] == "unknown"
