@@ -141,9 +141,3 @@ def start_variant(name: str) -> str | None:
     if four:
         return f"start4{flavour}"
     return f"start_{flavour}" if flavour else "start"
-
-
-def is_start4(name: str) -> bool:
-    """A BCM2711 (Pi 4 family) start4*.elf / fixup4*.dat name."""
-    match = _START_NAME.fullmatch(name.lower())
-    return match is not None and bool(match.group(2))

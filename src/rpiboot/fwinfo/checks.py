@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rpiboot.chips import CHIPS, Chip, eeprom_chips
+from rpiboot.chips import CHIPS, GADGET_FIRMWARE, MSD_FIRMWARE, Chip, eeprom_chips
 from rpiboot.errors import RpibootError
 from rpiboot.fwinfo import chipsets
 from rpiboot.fwinfo.model import (
@@ -36,7 +36,7 @@ def check_flow(info: FirmwareInfo, view: View, flow: str) -> None:
         _check_erase(info, view)
     elif flow in RAMDISK_FLOWS or flow == RAMDISK:
         _check_ramdisk(info, view, flow)
-    elif flow == "msd":
+    elif flow == MSD_FIRMWARE:
         _check_msd(info, view)
     elif flow == "rpi-eeprom-release":
         _note_release(info, view)
@@ -183,20 +183,20 @@ def _check_erase(info: FirmwareInfo, view: View) -> None:
                      "by recovery.bin", f"Copy rpi-eeprom's recovery.bin here as {names}.")
 
 
+def _gadget_chips() -> str:
+    return "/".join(c.family for c in CHIPS.values() if c.gadget_firmware == GADGET_FIRMWARE)
+
+
 def _check_ramdisk(info: FirmwareInfo, view: View, flow: str) -> None:
+    stages = [chip for chip in CHIPS.values() if view.second_stage(chip) is not None]
     if flow not in ("secure-boot-msd", RAMDISK) and not view.has_archive:
-        info.problem(ERROR, "no bootfiles.bin: the bootloader stages of BCM2711/BCM2712 boards "
-                     "come from it", "Copy usbboot's firmware/bootfiles.bin here "
+        info.problem(ERROR, f"no bootfiles.bin: the bootloader stages of {_gadget_chips()} "
+                     "boards come from it", "Copy usbboot's firmware/bootfiles.bin here "
                      f"({GADGET}/bootfiles.bin links to it).")
-    if flow == RAMDISK and not view.has_archive and not any(
-            view.second_stage(chip) for chip in CHIPS.values()):
+    if flow in ("secure-boot-msd", RAMDISK) and not view.has_archive and not stages:
         info.problem(ERROR, "no second stage and no bootfiles.bin: no board can start from this "
-                     "folder", "Add bootfiles.bin (BCM2711/BCM2712) or the chip's bootcode.")
-    if flow == "secure-boot-msd":
-        chip = CHIPS[0x2711]
-        if view.second_stage(chip) is None:
-            missing_stage(info, chip, "it loads boot.img", "Copy usbboot's "
-                          "firmware/2711/bootcode4.bin here.")
+                     "folder", f"Add bootfiles.bin ({_gadget_chips()}) or the chip's "
+                     "second stage (usbboot firmware/PREFIX/).")
     if "boot.img" not in view.top:
         info.problem(ERROR, "no boot.img: with boot_ramdisk=1 the bootloader loads boot.img and "
                      "has nothing else to boot", "Build it (rpiboot bootimg create, or "
@@ -211,20 +211,23 @@ def _check_ramdisk(info: FirmwareInfo, view: View, flow: str) -> None:
 
 
 def _check_msd(info: FirmwareInfo, view: View) -> None:
+    """The VideoCore firmware of the msd/ files (chip table ``msd_files``) must be there for
+    the chips whose second stage is; an EEPROM bootloader's (BCM2711) is only a note."""
     reported: set[str] = set()
     for chip in CHIPS.values():
-        firmware = "start4.elf" if chip.prefix == "2711" else "start.elf"
-        if not chip.msd_files or firmware in reported or view.lookup(chip, firmware) is not None \
-                or not usable_stage(chip, view.second_stage(chip)):
-            continue
-        reported.add(firmware)
-        if firmware == "start4.elf":
-            info.notes.append("no start4.elf: usbboot's msd/ has none either (the C rpiboot "
-                              "embeds only bootcode4.bin for BCM2711)")
-        else:
-            info.problem(ERROR, f"{chip.second_stage} loads start.elf, which is not here: "
-                         "BCM2835/BCM2837 boards stop after the second stage",
-                         "Copy usbboot's msd/start.elf here.")
+        for firmware in chip.msd_files[1:]:
+            if firmware in reported or view.lookup(chip, firmware) is not None \
+                    or not usable_stage(chip, view.second_stage(chip)):
+                continue
+            reported.add(firmware)
+            if chip.eeprom_size is not None:
+                info.notes.append(f"no {firmware}: usbboot's {MSD_FIRMWARE}/ has none either "
+                                  f"(the C rpiboot embeds only {chip.second_stage} for "
+                                  f"{chip.family})")
+            else:
+                info.problem(ERROR, f"{chip.second_stage} loads {firmware}, which is not here: "
+                             f"{chip.series} boards stop after the second stage",
+                             f"Copy usbboot's {MSD_FIRMWARE}/{firmware} here.")
 
 
 def _check_common(info: FirmwareInfo, view: View, flow: str) -> None:

@@ -45,7 +45,8 @@ ROLE_RECOVERY = ("recovery.bin: flashes the bootloader EEPROM (pieeprom.bin) and
                  "OTP options of config.txt")
 ROLE_FIRST_STAGE = "bootloader first stage: loads memsys*.bin, mcb.bin and bootmain"
 ROLE_AB_LOADER = "A/B bootloader read-only stage: loads bootsys from EEPROM partition A or B"
-ROLE_SINGLE = "EEPROM bootloader as one second stage: reads config.txt, loads start4.elf"
+ROLE_SINGLE = ("EEPROM bootloader as one second stage: reads config.txt, loads the VideoCore "
+               "firmware (start*.elf)")
 ROLE_LEGACY = "BCM2835/BCM2837 second stage: reads config.txt, loads start.elf"
 ROLE_UNKNOWN = "second stage (what the boot ROM runs)"
 ROLE_BOOTMAIN = "bootloader main stage (bootmain), loaded by the first stage"
@@ -56,17 +57,17 @@ FORMAT_TEXT = {
     BootcodeSignature.RSA_SHA256_BLOCK: "BCM2712 signature block of 532 bytes",
     BootcodeSignature.RSA_SHA1_HMAC: "BCM2711 signature tail of 284 bytes (RSA + HMAC)",
 }
-BLOBS: tuple[tuple[str, str, str | None], ...] = (  # name pattern, role, chip family
-    (r"memsys\d*\.bin", "SDRAM set-up code (memsys) loaded by the bootloader first stage", None),
-    (r"mcb\.bin", "memory controller set-up data (mcb) loaded by the bootloader", None),
-    (r"rp1c0fw\d*\.bin", "RP1 I/O controller firmware", "BCM2712"),
-    (r"vl805(hub|mcu)?\.bin", "VL805 USB controller firmware", "BCM2711"),
-    (r"(logo|font|qrcode)\.bin", "bootloader diagnostics-screen asset", None),
+BLOBS = (  # name pattern, role (their chip is the per-chip folder they are served from)
+    (r"memsys\d*\.bin", "SDRAM set-up code (memsys) loaded by the bootloader first stage"),
+    (r"mcb\.bin", "memory controller set-up data (mcb) loaded by the bootloader"),
+    (r"rp1c0fw\d*\.bin", "RP1 I/O controller firmware"),
+    (r"vl805(hub|mcu)?\.bin", "VL805 USB controller firmware"),
+    (r"(logo|font|qrcode)\.bin", "bootloader diagnostics-screen asset"),
 )
 
 
 def is_blob_name(name: str) -> bool:
-    return any(re.fullmatch(pattern, name.lower()) for pattern, _, _ in BLOBS)
+    return any(re.fullmatch(pattern, name.lower()) for pattern, _ in BLOBS)
 
 
 def is_second_stage_name(name: str) -> bool:
@@ -197,14 +198,10 @@ def describe_bootmain(blob: Blob) -> FirmwareInfo:
 
 def describe_bootloader_blob(blob: Blob) -> FirmwareInfo:
     """memsys*.bin, mcb.bin, rp1c0fw*.bin ...: what they are is known from the name only."""
-    role, family = "bootloader data", None
-    for pattern, text, chip in BLOBS:
-        if re.fullmatch(pattern, blob.lower):
-            role, family = text, chip
-            break
+    role = next((text for pattern, text in BLOBS if re.fullmatch(pattern, blob.lower)),
+                "bootloader data")
     info = new_info(blob, BOOTLOADER_BLOB, role)
-    if not _chips_from_folder(info, blob) and family is not None:
-        info.chips, info.chip_basis = [family], BASIS_FILE_NAME
+    _chips_from_folder(info, blob)
     info.notes.append("identified by its name only (the file carries no version)")
     return info
 

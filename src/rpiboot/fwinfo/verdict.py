@@ -10,7 +10,7 @@ bootfiles.bin's ``PREFIX/NAME``, then ``DIR/NAME``.
 
 from __future__ import annotations
 
-from rpiboot.chips import CHIPS, Chip
+from rpiboot.chips import CHIPS, MSD_FIRMWARE, BootcodeSignature, Chip, eeprom_chips
 from rpiboot.fwinfo import chipsets
 from rpiboot.fwinfo.model import (
     BASIS_FILES,
@@ -25,20 +25,31 @@ from rpiboot.fwinfo.stages import ROLE_RECOVERY
 from rpiboot.fwinfo.view import GADGET, RAMDISK, RAMDISK_FLOWS, View, build_view, usable_stage
 
 RECOVERY_ANY = "eeprom-recovery"  # a recovery folder whose files do not tell the chip
+
+
+def _recovery_flows() -> dict[str, str]:
+    """Every chip's recovery folders (chip table) and what they do."""
+    flows: dict[str, str] = {}
+    for chip in eeprom_chips():
+        if chip.recovery_dir is not None:
+            flows[chip.recovery_dir] = "flashes the bootloader EEPROM of a {series} family board"
+        if chip.secure_recovery_dir is not None:
+            countersigned = chip.bootcode_signature is BootcodeSignature.RSA_SHA256_BLOCK
+            flows[chip.secure_recovery_dir] = (
+                "flashes a bootloader with a signed config, the public key"
+                + (" and countersigned firmware" if countersigned else "")
+                + " ({series} family); program_pubkey then locks the board to the key")
+    return flows
+
+
 FLOWS = {  # usbboot folder -> what it does ({series}: the chip's, for recovery flows)
-    "msd": "boots the board as a USB mass-storage device (legacy firmware)",
+    MSD_FIRMWARE: "boots the board as a USB mass-storage device (legacy firmware)",
     GADGET: "boots Linux from boot.img, which exposes the board's storage over USB "
             "(mass-storage gadget)",
     "rpi-imager-embedded": "boots Raspberry Pi Imager from boot.img",
     "secure-boot-msd": "mass-storage boot of a secure-boot board: a signed boot.img",
     "secure-boot-example": "boots a signed boot.img (secure-boot example)",
-    "recovery": "flashes the bootloader EEPROM of a {series} family board",
-    "recovery5": "flashes the bootloader EEPROM of a {series} family board",
-    "secure-boot-recovery": "flashes a bootloader with a signed config and the public key "
-                            "({series} family); program_pubkey then locks the board to the key",
-    "secure-boot-recovery5": "flashes a bootloader with a signed config, the public key and "
-                             "countersigned firmware ({series} family); program_pubkey then "
-                             "locks the board to the key",
+    **_recovery_flows(),
     "eeprom-erase": "erases the bootloader EEPROM",
 }
 OTHER_FLOWS = {
@@ -49,7 +60,7 @@ OTHER_FLOWS = {
     "os-boot": "boot files (firmware, kernel) that rpiboot serves like a boot partition",
     "unknown": "not a folder layout rpiboot knows",
 }
-ALIASES = {"mass-storage-gadget": GADGET, "mass-storage-gadget64-cm3": GADGET}
+ALIASES = {"mass-storage-gadget": GADGET, f"{GADGET}-cm3": GADGET}  # usbboot's links to it
 
 
 def _recovery_chip(view: View) -> Chip | None:
@@ -88,14 +99,14 @@ def content_flow(view: View) -> str | None:
     if view.has_archive:
         keys = view.of_kind(KEY)
         return "secure-boot-example" if keys or "boot.sig" in view.top else GADGET
-    if "boot.img" in view.top and view.second_stage(CHIPS[0x2711]) is not None:
+    if "boot.img" in view.top and any(stages):
         return "secure-boot-msd"
     if "boot.img" in view.top or view.flag("boot_ramdisk"):
         return RAMDISK
     if any(stages):
         boots_os = any(n.startswith(("kernel", "cmdline")) or n.endswith(".dtb")
                        for n in view.top)
-        return "os-boot" if boots_os else "msd"
+        return "os-boot" if boots_os else MSD_FIRMWARE
     return None
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import struct
 
+from rpiboot.chips import CHIPS
 from rpiboot.fwinfo import chipsets
 from rpiboot.fwinfo.blob import Blob, new_info
-from rpiboot.fwinfo.builds import is_start4, start_variant, videocore_build
+from rpiboot.fwinfo.builds import start_variant, videocore_build
 from rpiboot.fwinfo.model import (
     BASIS_FILE_NAME,
     DEVICE_TREE,
@@ -48,11 +49,18 @@ def variant_text(variant: str) -> str:
 
 
 def _chips_by_name(info: FirmwareInfo, name: str) -> None:
-    if start_variant(name) is None:
+    """The chips whose msd/ VideoCore firmware (chip table ``msd_files``) has the longest stem
+    that starts the variant: ``start4x`` → the chips of ``start4.elf``."""
+    variant = start_variant(name)
+    if variant is None:
         return
-    wanted = "bootcode4.bin" if is_start4(name) else "bootcode.bin"
-    info.chips = chipsets.families(chipsets.for_second_stage_name(wanted))
-    info.chip_basis = BASIS_FILE_NAME
+    stems = {chip.family: firmware.rsplit(".", 1)[0] for chip in CHIPS.values()
+             for firmware in chip.msd_files[1:]}
+    fitting = {family: stem for family, stem in stems.items() if variant.startswith(stem)}
+    longest = max((len(stem) for stem in fitting.values()), default=0)
+    info.chips = chipsets.families(chipsets.by_families(
+        family for family, stem in fitting.items() if len(stem) == longest))
+    info.chip_basis = BASIS_FILE_NAME if info.chips else None
 
 
 def describe_start_elf(blob: Blob) -> FirmwareInfo:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from rpiboot.chips import Chip
+from rpiboot.chips import GADGET_FIRMWARE, Chip
 from rpiboot.fwinfo import chipsets
 from rpiboot.fwinfo.model import BOOTFILES_ARCHIVE, DIRECTORY, ERROR, SECOND_STAGE, FirmwareInfo
 
-GADGET = "mass-storage-gadget64"
+GADGET = GADGET_FIRMWARE
 RAMDISK = "boot-ramdisk"  # loads boot.img, but which usbboot flow is not clear
 RAMDISK_FLOWS = (GADGET, "rpi-imager-embedded", "secure-boot-msd", "secure-boot-example")
 
