@@ -48,6 +48,7 @@ VALID_ARGV: dict[str, list[str]] = {
     "rpiboot keys": ["hash", "key.pem"],
     "rpiboot recovery": ["update-pieeprom"],
     "rpiboot bootimg": ["info", "boot.img"],
+    "rpiboot firmware": ["list"],
     "rpi-eeprom-config": ["pieeprom.bin"],
     "rpi-eeprom-digest": ["-i", "boot.img", "-o", "boot.sig"],
     "rpi-sign-bootcode": ["-c", "2712"],

@@ -23,6 +23,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("rpiboot.cli.keys_cmd", "generate and convert keys, OTP key hash"),
     "recovery": ("rpiboot.cli.recovery_cmd", "prepare ready-to-serve recovery directories"),
     "bootimg": ("rpiboot.cli.bootimg_cmd", "build, inspect, extract and sign boot.img"),
+    "firmware": ("rpiboot.cli.firmware_cmd",
+                 "fetch, import, list and verify the default firmware (usbboot)"),
 }
 
 
