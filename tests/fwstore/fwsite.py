@@ -141,6 +141,7 @@ class Faults:
     stall: dict[str, tuple[int, threading.Event]] = field(default_factory=dict)
     status: dict[str, list[int]] = field(default_factory=dict)  # path -> [status, times]
     ignore_range: bool = False
+    bodies: dict[str, bytes] = field(default_factory=dict)  # path -> served instead
 
 
 class FakeUpstream:
@@ -193,11 +194,13 @@ class _Handler(BaseHTTPRequestHandler):
         with up.lock:
             up.requests.append((path, self.headers.get("Range")))
             forced = up.faults.status.get(path)
-            if forced and forced[1] > 0:
+            if forced and forced[1] != 0:
                 forced[1] -= 1
                 self.send_error(forced[0])
                 return
-        body = self._lookup(path)
+        body = up.faults.bodies.get(path)
+        if body is None:
+            body = self._lookup(path)
         if body is None:
             self.send_error(404)
             return
