@@ -12,8 +12,16 @@ import time
 from pathlib import Path
 
 import pytest
-from fwsite import BOOT_IMG, PINNED, TEST_COMMIT, TEST_REF, USBBOOT, FakeUpstream, blob_id
-from fwsite import synthetic_boot_img
+from fwsite import (
+    BOOT_IMG,
+    PINNED,
+    TEST_COMMIT,
+    TEST_REF,
+    USBBOOT,
+    FakeUpstream,
+    blob_id,
+    synthetic_boot_img,
+)
 
 from rpiboot.chips import CHIPS
 from rpiboot.firmware import find_default_firmware

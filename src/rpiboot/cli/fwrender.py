@@ -132,7 +132,7 @@ class FwHumanRenderer:
                   f"({how})")
 
     def _on_SetInstalled(self, event: ev.SetInstalled) -> None:
-        state = "verified" if event.verified else "UNVERIFIED (its commit is unknown)"
+        state = "verified" if event.verified else "UNVERIFIED: see 'rpiboot firmware list'"
         now = "; it is now the current set" if event.current else ""
         self.line(f"installed firmware set {event.set} ({state}) in {event.path}: "
                   f"{', '.join(event.folders)}{now}")

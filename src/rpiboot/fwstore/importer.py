@@ -15,6 +15,9 @@ or archive) or the recovery folders, whose bootloader images come from it, are s
 from __future__ import annotations
 
 import contextlib
+import lzma
+import tarfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,13 +165,17 @@ class TreeSource:
         size = node.size or 0
         hasher = blob_hasher(size)
         copied = 0
-        with tree.open(inner) as src, _output(dest) as out:
-            while chunk := src.read(min(CHUNK, size - copied + 1)):
-                copied += len(chunk)
-                if copied > size:
-                    raise InputError(f"{label} grew while it was read", hint="Try again.")
-                hasher.update(chunk)
-                out.write(chunk)
+        try:
+            with tree.open(inner) as src, _output(dest) as out:
+                while chunk := src.read(min(CHUNK, size - copied + 1)):
+                    copied += len(chunk)
+                    if copied > size:
+                        raise InputError(f"{label} grew while it was read", hint="Try again.")
+                    hasher.update(chunk)
+                    out.write(chunk)
+        except (EOFError, tarfile.TarError, zlib.error, lzma.LZMAError) as exc:
+            raise InputError(f"cannot read {label}: the archive is damaged ({exc})",
+                             hint="Download the archive again.") from None
         blob = hasher.hexdigest()
         if copied != size or (item.blob is not None and blob != item.blob):
             raise mismatch(label, item, blob, copied, hint=(
@@ -219,7 +226,8 @@ def _plan(trees: MountedTrees, source: TreeSource, upstream: Upstream | None,
             try:
                 source.locate(item)
             except ResolveError as err:
-                plan.drop(folder, f"{item.dest}: {err.message}")
+                plan.drop(folder, err.message if err.message.startswith(item.dest)
+                          else f"{item.dest}: {err.message}")
     return plan
 
 
@@ -249,7 +257,8 @@ def import_firmware(root: Path, path: Path, options: ImportOptions | None = None
         if upstream is None:
             on_event(ev.Notice(f"installing UNVERIFIED: {why_not}"))
         name = upstream.commit if upstream else ""
-        announce(plan, commits, verification, name or "unverified", on_event)
+        listing = upstream.listing if upstream else "files themselves (UNVERIFIED)"
+        announce(plan, commits, listing, name or "unverified", on_event)
         manifest = Manifest(name, commits, upstream is not None, verification,
                             f"import {Path(path).resolve()}",
                             installed_by=f"rpiboot {__version__}")

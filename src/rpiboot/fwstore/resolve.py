@@ -108,7 +108,8 @@ def resolve(view: View, path: str, read_link: LinkReader) -> Node:
         here = "/".join([*done, name])
         node = view.lookup(here)
         if node is None:
-            raise ResolveError(f"{path}: {here} does not exist in the tree",
+            where = f"{path}: {here}" if here != path else path
+            raise ResolveError(f"{where} does not exist in the tree",
                                hint="The tree is incomplete (a submodule left out?).")
         if node.kind == "link":
             hops += 1
