@@ -126,6 +126,7 @@ class FwHumanRenderer:
         task = self._tasks.pop(event.path, None)
         if self._progress is not None and task is not None:
             self._progress.remove_task(task)
+            self._progress.refresh()
         how = {"downloaded": "downloaded", "copied": "copied", "reused": "from another set",
                "linked": f"same as {event.source}"}.get(event.how, event.how)
         self.line(f"  {event.path}  {human_size(event.size)}  git blob {event.blob[:12]} "

@@ -1,0 +1,106 @@
+"""``rpiboot firmware list|verify|use|remove|path`` on sets fetched from the loopback
+upstream: what they print, and their exit statuses."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+from fwsite import PINNED, TEST_COMMIT, TEST_REF, FakeUpstream
+
+from rpiboot.cli.main import main
+from rpiboot.fwstore.layout import read_current
+
+
+def _fetch(upstream: FakeUpstream, *more: str) -> None:
+    assert main(["firmware", "fetch", "--mirror", upstream.raw, "--api", upstream.api,
+                 *more]) == 0
+
+
+@pytest.fixture
+def two_sets(store: Path, upstream: FakeUpstream, capsys: pytest.CaptureFixture[str]) -> Path:
+    _fetch(upstream, "--only", "msd,recovery")
+    _fetch(upstream, "--ref", TEST_REF, "--only", "msd,mass-storage-gadget64")
+    capsys.readouterr()
+    return store
+
+
+def test_list_shows_the_sets_the_current_one_and_each_chips_folder(
+        two_sets: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["firmware", "list"]) == 0
+    out = capsys.readouterr().out
+    assert f"* {TEST_COMMIT}  (current)" in out and f"  {PINNED}\n" in out
+    assert "verified: pinned listing" in out and "folders: msd, recovery" in out
+    gadget = two_sets / "sets" / TEST_COMMIT / "mass-storage-gadget64"
+    assert f"BCM2712 (CM5, Pi 5/500): {gadget}  (current firmware set {TEST_COMMIT[:12]})" in out
+    assert f"BCM2837 (CM3/3+, Zero 2 W, 3A+): {gadget.parent / 'msd'}" in out
+
+
+def test_verify_reports_each_damaged_or_missing_file(
+        two_sets: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["firmware", "verify"]) == 0
+    assert capsys.readouterr().out.count(": OK (") == 2
+    start = two_sets / "sets" / PINNED / "msd" / "start.elf"
+    os.chmod(start, 0o644)
+    start.write_bytes(b"damaged")
+    (two_sets / "sets" / PINNED / "recovery" / "boot.conf").unlink()
+    assert main(["firmware", "verify"]) == 1
+    captured = capsys.readouterr()
+    assert f"{PINNED}: 2 problem(s)" in captured.out
+    assert "  msd/start.elf: changed: git blob" in captured.out
+    assert "  recovery/boot.conf: missing" in captured.out
+    assert f"{TEST_COMMIT}: OK" in captured.out
+    assert "1 firmware set(s) failed verification" in captured.err
+    assert main(["firmware", "verify", TEST_COMMIT[:8], "--json"]) == 0
+    (event,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert event["event"] == "verified" and event["problems"] == []
+
+
+def test_use_remove_and_path(two_sets: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["firmware", "path", "msd"]) == 0
+    assert capsys.readouterr().out.strip() == str(two_sets / "sets" / TEST_COMMIT / "msd")
+    assert main(["firmware", "use", PINNED[:7]]) == 0
+    assert read_current(two_sets) == PINNED
+    assert main(["firmware", "path", "mass-storage-gadget64"]) == 1
+    assert "has no folder 'mass-storage-gadget64'" in capsys.readouterr().err
+    assert main(["firmware", "remove", PINNED]) == 1
+    assert "is the current firmware set" in capsys.readouterr().err
+    assert main(["firmware", "remove", TEST_COMMIT]) == 0
+    assert sorted(p.name for p in (two_sets / "sets").iterdir()) == [PINNED]
+    assert main(["firmware", "use", "ffff"]) == 1
+    assert "no installed firmware set is 'ffff'" in capsys.readouterr().err
+    assert main(["firmware", "remove", PINNED, "--force"]) == 0
+    assert read_current(two_sets) is None and list((two_sets / "sets").iterdir()) == []
+    assert main(["firmware", "path"]) == 1
+    assert "rpiboot firmware fetch" in capsys.readouterr().err
+
+
+def test_a_damaged_manifest_is_reported_not_a_crash(
+        two_sets: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (two_sets / "sets" / PINNED / "manifest.json").write_text("{not json")
+    assert main(["firmware", "list"]) == 0
+    assert f"{PINNED}  DAMAGED:" in capsys.readouterr().out
+    assert main(["firmware", "verify"]) == 1
+    assert main(["firmware", "use", PINNED]) == 1
+    assert "is not JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv", [
+    ["firmware"], ["firmware", "fetch", "--only", "nope"], ["firmware", "fetch", "--mirror",
+                                                            "ftp://x"],
+    ["firmware", "fetch", "--timeout", "0"], ["firmware", "frobnicate"]])
+def test_bad_command_lines_exit_2(store: Path, argv: list[str],
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert capsys.readouterr().err.startswith("rpiboot firmware: error: ")
+
+
+def test_the_mirror_and_ref_come_from_the_environment(
+        store: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RPIBOOT_FIRMWARE_MIRROR", upstream.raw)
+    monkeypatch.setenv("RPIBOOT_GITHUB_API", upstream.api)
+    monkeypatch.setenv("RPIBOOT_FIRMWARE_REF", TEST_REF)
+    assert main(["firmware", "fetch", "--only", "msd"]) == 0
+    assert read_current(store) == TEST_COMMIT
