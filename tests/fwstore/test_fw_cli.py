@@ -32,7 +32,7 @@ def test_list_shows_the_sets_the_current_one_and_each_chips_folder(
     assert main(["firmware", "list"]) == 0
     out = capsys.readouterr().out
     assert f"* {TEST_COMMIT}  (current)" in out and f"  {PINNED}\n" in out
-    assert "verified: pinned listing" in out and "folders: msd, recovery" in out
+    assert "verified: listing pinned in rpiboot" in out and "folders: msd, recovery" in out
     gadget = two_sets / "sets" / TEST_COMMIT / "mass-storage-gadget64"
     assert f"BCM2712 (CM5, Pi 5/500): {gadget}  (current firmware set {TEST_COMMIT[:12]})" in out
     assert f"BCM2837 (CM3/3+, Zero 2 W, 3A+): {gadget.parent / 'msd'}" in out

@@ -224,8 +224,10 @@ def test_files_of_another_set_are_reused_and_an_installed_set_is_not_fetched_aga
     assert sorted(bodies) == sorted(upstream.url_path(USBBOOT, TEST_COMMIT, p) for p in (
         BOOT_IMG, "mass-storage-gadget64/config.txt"))  # the rest: link targets only
     count = len(upstream.raw_requests())
-    lib_fetch(store, upstream, ref=TEST_COMMIT)  # complete and intact: nothing to download
+    events.clear()
+    lib_fetch(store, upstream, ref=TEST_COMMIT, events=events)  # complete and intact
     assert [p for p in upstream.raw_requests()[count:] if p[len(prefix):] not in links] == []
+    assert [e.added for e in events if isinstance(e, ev.SetInstalled)] == [[]]
 
 
 def test_folders_are_added_to_an_installed_commit(store: Path, upstream: FakeUpstream) -> None:

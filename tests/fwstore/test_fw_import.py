@@ -37,7 +37,7 @@ def test_a_checkout_is_verified_against_the_pinned_listing(store: Path, site: Si
     checkout = make_checkout(site, tmp_path / "usbboot")
     events, _ = _import(store, checkout)
     manifest = read_manifest(store / "sets" / PINNED)
-    assert manifest.verified and "pinned listing" in manifest.verification
+    assert manifest.verified and manifest.verification == "listing pinned in rpiboot"
     assert manifest.folders == list(PINNED_COMPLETE) and read_current(store) == PINNED
     # ../shared has no mass-storage-gadget64/boot.img: that folder cannot be completed
     assert list(_skipped(events)) == ["mass-storage-gadget64"]

@@ -135,7 +135,8 @@ class FwHumanRenderer:
     def _on_SetInstalled(self, event: ev.SetInstalled) -> None:
         state = "verified" if event.verified else "UNVERIFIED: see 'rpiboot firmware list'"
         now = "; it is now the current set" if event.current else ""
-        self.line(f"installed firmware set {event.set} ({state}) in {event.path}: "
+        what = "installed firmware set" if event.added else "firmware set already installed:"
+        self.line(f"{what} {event.set} ({state}) in {event.path}: "
                   f"{', '.join(event.folders)}{now}")
 
 

@@ -111,12 +111,16 @@ class FileInstalled(FwEvent):
 
 @dataclass(frozen=True)
 class SetInstalled(FwEvent):
+    """The set is installed; ``added``: the folders this run installed (empty: everything
+    asked for was installed and intact already)."""
+
     kind: ClassVar[str] = "installed"
     set: str
     path: str
     folders: list[str]
     verified: bool
     current: bool
+    added: list[str]
 
 
 @dataclass(frozen=True)

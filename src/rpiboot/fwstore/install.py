@@ -221,11 +221,14 @@ class Installer:
         else:
             assert existing is not None
             self.manifest = existing
+        self._finish(target, todo, switch=switch)
+        return self.manifest
+
+    def _finish(self, target: Path, added: list[str], *, switch: bool) -> None:
         if switch:
             self.store.switch(self.manifest.set)
         self.on_event(ev.SetInstalled(self.manifest.set, str(target), self.manifest.folders,
-                                      self.manifest.verified, switch))
-        return self.manifest
+                                      self.manifest.verified, switch, added))
 
     def _run_unnamed(self, *, switch: bool) -> Manifest:
         stage = self.store.temp_dir(layout.STAGING_PREFIX)
@@ -234,17 +237,16 @@ class Installer:
             self.manifest.set = content_name(self.manifest)
             self.manifest.folders = list(self.plan.folders)
             target = self.store.sets / self.manifest.set
+            added: list[str] = []
             if target.is_dir():  # the same content is installed already
                 with contextlib.suppress(ManifestError):
                     self.manifest = read_manifest(target)
             else:
                 self._commit(stage, target, self.plan.folders, False)
+                added = list(self.plan.folders)
         finally:
             remove_tree(stage)
-        if switch:
-            self.store.switch(self.manifest.set)
-        self.on_event(ev.SetInstalled(self.manifest.set, str(target), self.manifest.folders,
-                                      self.manifest.verified, switch))
+        self._finish(target, added, switch=switch)
         return self.manifest
 
     def _existing(self, target: Path) -> Manifest | None:

@@ -7,7 +7,7 @@
       "set": "87d6e03272b0ae155d85a125bfdec03e3d4a1095",
       "upstream": {"raspberrypi/usbboot": "87d6e03…", "raspberrypi/rpi-eeprom": "387e8cc…"},
       "verified": true,
-      "verification": "pinned listing (usbboot 87d6e03272b0)",
+      "verification": "listing pinned in rpiboot",
       "source": "https://raw.githubusercontent.com",
       "installed_at": "2026-06-10T08:15:02Z",
       "installed_by": "rpiboot 0.1.0",

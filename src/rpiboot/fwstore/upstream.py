@@ -82,8 +82,7 @@ def pinned_upstream() -> Upstream:
             or eeprom.commit != PINNED_EEPROM):
         raise ListingError(f"{where} is not the listing of the pinned commits",
                            hint="Reinstall rpiboot (its package data is damaged).")
-    return Upstream({"": usbboot, EEPROM_MOUNT: eeprom},
-                    f"pinned listing (usbboot {PINNED_USBBOOT[:12]})")
+    return Upstream({"": usbboot, EEPROM_MOUNT: eeprom}, "listing pinned in rpiboot")
 
 
 def check_ref(ref: str) -> str:
@@ -133,7 +132,7 @@ def github_upstream(http: Http, api: str, ref: str) -> Upstream:
     submodule = usbboot.entries.get(EEPROM_MOUNT)
     if submodule is not None and submodule.kind == "submodule":
         mounts[EEPROM_MOUNT] = list_repo(http, api, EEPROM_REPO, submodule.sha)
-    return Upstream(mounts, f"tree listing from {api}")
+    return Upstream(mounts, f"tree listing of {api}")
 
 
 def raw_url(mirror: str, repo: str, commit: str, path: str) -> str:
