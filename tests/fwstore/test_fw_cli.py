@@ -104,3 +104,25 @@ def test_the_mirror_and_ref_come_from_the_environment(
     monkeypatch.setenv("RPIBOOT_FIRMWARE_REF", TEST_REF)
     assert main(["firmware", "fetch", "--only", "msd"]) == 0
     assert read_current(store) == TEST_COMMIT
+
+
+def test_a_full_disk_is_named_and_leaves_nothing_half_installed(
+        full_dir: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(full_dir))
+    assert main(["firmware", "fetch", "--mirror", upstream.raw, "--only", "msd"]) == 1
+    err = capsys.readouterr().err
+    assert "no space left" in err and str(full_dir / "rpiboot") in err
+    assert "internal error" not in err and read_current(full_dir / "rpiboot") is None
+    sets = full_dir / "rpiboot" / "sets"
+    assert not sets.exists() or list(sets.iterdir()) == []
+
+
+def test_a_read_only_store_is_named(readonly_dir: Path, upstream: FakeUpstream,
+                                    monkeypatch: pytest.MonkeyPatch,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(readonly_dir))
+    status = main(["firmware", "fetch", "--mirror", upstream.raw, "--only", "msd"])
+    err = capsys.readouterr().err
+    assert status in (1, 5) and str(readonly_dir / "rpiboot") in err
+    assert "internal error" not in err

@@ -266,9 +266,13 @@ class Installer:
         items = [f for folder in todo for f in self.plan.of_folder(folder)]
         for item in sorted(items, key=self.source.sort_key):
             dest = stage / item.dest
-            make_dirs(dest.parent, what="staging folder")
-            provided = self._provide(item, dest, staged, reusable)
-            os.chmod(dest, FILE_MODE)
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                provided = self._provide(item, dest, staged, reusable)
+                os.chmod(dest, FILE_MODE)
+            except OSError as exc:  # the disk filled up, ...: name where it was going
+                raise path_error(self.store.sets / (self.manifest.set or "new set") / item.dest,
+                                 exc) from None
             staged.setdefault(provided.blob, (dest, item.dest))
             self.manifest.files[item.dest] = ManifestFile(provided.blob, provided.size,
                                                           provided.origin)
