@@ -17,7 +17,6 @@ This module is imported on the boot path (to find the current set): stdlib only,
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -71,17 +70,3 @@ def current_set_dir(root: Path) -> Path | None:
     folder = root / SETS / name
     return folder if folder.is_dir() else None
 
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (True where the OS cannot tell)."""
-    if pid == os.getpid():
-        return True
-    if os.name == "nt":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
