@@ -19,12 +19,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from rpiboot.chips import GADGET_FIRMWARE, MSD_FIRMWARE, eeprom_chips
 from rpiboot.errors import InputError
 from rpiboot.fwstore.listing import ListingError, RepoListing, check_link_target
 
-PAYLOAD_FOLDERS = ("msd", "mass-storage-gadget64", "recovery", "recovery5",
-                   "secure-boot-recovery", "secure-boot-recovery5", "secure-boot-msd",
-                   "rpi-imager-embedded", "eeprom-erase")
+# usbboot's folders rpiboot installs: the two it boots without -d, each chip's recovery and
+# secure-boot recovery folders (from the chip table), and the rest of usbboot's payload
+PAYLOAD_FOLDERS = (MSD_FIRMWARE, GADGET_FIRMWARE,
+                   *(c.recovery_dir for c in eeprom_chips() if c.recovery_dir),
+                   *(c.secure_recovery_dir for c in eeprom_chips() if c.secure_recovery_dir),
+                   "secure-boot-msd", "rpi-imager-embedded", "eeprom-erase")
 EEPROM_MOUNT = "rpi-eeprom"
 MAX_HOPS = 40
 _WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)),
