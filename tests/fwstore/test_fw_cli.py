@@ -126,3 +126,22 @@ def test_a_read_only_store_is_named(readonly_dir: Path, upstream: FakeUpstream,
     err = capsys.readouterr().err
     assert status in (1, 5) and str(readonly_dir / "rpiboot") in err
     assert "internal error" not in err
+
+
+def test_a_second_command_changing_the_store_waits_its_turn_with_a_clear_error(
+        store: Path, upstream: FakeUpstream, capsys: pytest.CaptureFixture[str]) -> None:
+    from rpiboot.fwstore.install import Store
+
+    with Store(store):  # another command holds the lock
+        assert main(["firmware", "fetch", "--mirror", upstream.raw, "--only", "msd"]) == 1
+    assert "another rpiboot firmware command is changing" in capsys.readouterr().err
+    assert main(["firmware", "fetch", "--mirror", upstream.raw, "--only", "msd"]) == 0
+
+
+def test_json_mode_ends_a_failure_with_an_error_event(
+        store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["firmware", "fetch", "--mirror", "http://127.0.0.1:1", "--only", "msd",
+                 "--json"]) == 1
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert lines[0]["event"] == "plan" and lines[-1]["event"] == "error"
+    assert lines[-1]["exit_code"] == 1 and "rpiboot firmware import" in lines[-1]["hint"]

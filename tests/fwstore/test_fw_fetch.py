@@ -278,3 +278,16 @@ def test_no_staging_or_trash_is_left_after_a_failure(store: Path, upstream: Fake
     with pytest.raises(VerificationError):
         lib_fetch(store, upstream, ("msd",), ref=None)
     assert os.listdir(store / "sets") == []
+
+
+def test_the_proxy_environment_variables_are_honoured(
+        store: Path, upstream: FakeUpstream, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The mirror's host does not resolve: only the proxy (the loopback server, which
+    answers absolute-URI requests) can serve it."""
+    for name in ("no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", upstream.base)
+    assert main(["firmware", "fetch", "--mirror", "http://mirror.invalid/raw",
+                 "--only", "msd"]) == 0
+    assert read_current(store) == PINNED
+    assert upstream.raw_requests()[0] == upstream.url_path(USBBOOT, PINNED, "msd/bootcode.bin")
