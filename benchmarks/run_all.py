@@ -17,6 +17,7 @@ SCRIPTS = {
     "engine": "bench_engine.py",  # in-process engine: throughput, RSS, detection latency
     "signing": "bench_signing.py",  # sign/verify 64 MiB vs sha256sum
     "bootimg": "bench_bootimg.py",  # build/list/extract a 40 MB boot.img
+    "firmware": "bench_firmware.py",  # fetch the default set from loopback HTTP, re-verify it
 }
 
 

@@ -1,9 +1,11 @@
 """Find the installed default (mass-storage) firmware used when no ``-d`` is given.
 
-Search order: ``--firmware-dir``, ``$RPIBOOT_FIRMWARE_DIR``, the user data dir, then
-``/usr/share/rpiboot`` (Raspberry Pi OS's package).  A firmware root is laid out like
-upstream usbboot: ``msd/`` (bootcode.bin, bootcode4.bin, start.elf, start4.elf) and
-``mass-storage-gadget64/`` (bootfiles.bin, boot.img, config.txt).  Nothing is bundled.
+Search order: ``--firmware-dir``, ``$RPIBOOT_FIRMWARE_DIR``, the current set that
+``rpiboot firmware fetch`` / ``import`` installed (``<user data dir>/sets/<commit>``), the
+user data dir itself, then ``/usr/share/rpiboot`` (Raspberry Pi OS's package).  A firmware
+root is laid out like upstream usbboot: ``msd/`` (bootcode.bin, bootcode4.bin, start.elf,
+start4.elf) and ``mass-storage-gadget64/`` (bootfiles.bin, boot.img, config.txt).  Nothing
+is bundled.
 """
 
 from __future__ import annotations
@@ -21,6 +23,12 @@ SYSTEM_DIR = Path("/usr/share/rpiboot")
 MSD = MSD_FIRMWARE
 GADGET = GADGET_FIRMWARE
 _MSD_FILES = tuple(sorted(builtin_msd_names()))
+FETCH_COMMAND = "rpiboot firmware fetch"
+FETCH_HINT = (f"Run '{FETCH_COMMAND}' (downloads Raspberry Pi's usbboot firmware at the "
+              "commit pinned in rpiboot, verified, into the user data dir; offline: "
+              "'rpiboot firmware import PATH' of a usbboot checkout or tarball), or pass -d "
+              f"DIR with the boot files, or --firmware-dir DIR / ${FIRMWARE_ENV}=DIR pointing "
+              f"at a tree with {MSD}/ and {GADGET}/.")
 
 
 def user_data_dir() -> Path:
@@ -43,7 +51,13 @@ def search_roots(firmware_dir: Path | None = None) -> list[tuple[Path, str]]:
     env = os.environ.get(FIRMWARE_ENV)
     if env:
         roots.append((Path(env), f"${FIRMWARE_ENV}"))
-    roots.append((user_data_dir(), "user data dir"))
+    from rpiboot.fwstore.layout import current_set_dir
+
+    data_dir = user_data_dir()
+    current = current_set_dir(data_dir)
+    if current is not None:
+        roots.append((current, f"current firmware set {current.name[:12]}"))
+    roots.append((data_dir, "user data dir"))
     roots.append((SYSTEM_DIR, "system package"))
     return roots
 
@@ -96,9 +110,7 @@ def find_default_firmware(chip: Chip, firmware_dir: Path | None = None) -> Defau
     raise InputError(
         f"no default firmware for {chip.family} found (needs {wanted}); looked in: "
         + "; ".join(looked),
-        hint="Pass -d DIR with the boot files, or --firmware-dir DIR (or set "
-        f"${FIRMWARE_ENV}) pointing at a usbboot checkout/installation that holds "
-        f"{MSD}/ and {GADGET}/ (e.g. 'sudo apt install rpiboot' installs {SYSTEM_DIR}).",
+        hint=FETCH_HINT,
     )
 
 
@@ -123,6 +135,4 @@ def check_firmware_available(firmware_dir: Path | None = None) -> None:
     raise InputError(
         "no boot directory given (-d) and no installed default firmware found; looked in: "
         + "; ".join(looked),
-        hint=f"Pass -d DIR with the boot files, or --firmware-dir DIR / ${FIRMWARE_ENV}=DIR "
-        f"pointing at a usbboot tree with {MSD}/ and {GADGET}/ (e.g. a clone of "
-        "raspberrypi/usbboot, or 'sudo apt install rpiboot' for /usr/share/rpiboot).")
+        hint=FETCH_HINT)

@@ -37,6 +37,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                         "rpiboot.sim"),
     "rpiboot.recovery": ("rpiboot.usb", "rpiboot.protocol", "rpiboot.engine", "rpiboot.cli",
                          "rpiboot.sim"),
+    # the firmware store: a library of its own (no boot engine, no CLI, no simulator)
+    "rpiboot.fwstore": ("rpiboot.usb", "rpiboot.protocol", "rpiboot.engine", "rpiboot.cli",
+                        "rpiboot.sim", "rpiboot.boot", "rpiboot.sources"),
     # the simulator models a board: it shares no host code but the message framing
     "rpiboot.sim": ("rpiboot.engine", "rpiboot.cli", "rpiboot.sources", "rpiboot.firmware",
                     "rpiboot.boot"),

@@ -50,6 +50,7 @@ VALID_ARGV: dict[str, list[str]] = {
     "rpiboot bootimg": ["info", "boot.img"],
     "rpiboot doctor": ["--json"],
     "rpiboot udev": ["install", "--dry-run"],
+    "rpiboot firmware": ["list"],
     "rpi-eeprom-config": ["pieeprom.bin"],
     "rpi-eeprom-digest": ["-i", "boot.img", "-o", "boot.sig"],
     "rpi-sign-bootcode": ["-c", "2712"],

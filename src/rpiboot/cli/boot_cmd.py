@@ -36,6 +36,10 @@ def _run(args: argparse.Namespace) -> int:
         return run_simulation(args.simulate, args)
     configure_logging(args.verbose, args.quiet)
     options = build_options(args)
+    if args.boot_dir is None:  # the default firmware: offer to fetch it on a terminal
+        from rpiboot.cli.fwprompt import ensure_default_firmware
+
+        ensure_default_firmware(args)
     from rpiboot.cli.serving import run_boot
     from rpiboot.usb.backend import load_backend
 

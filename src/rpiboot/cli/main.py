@@ -27,6 +27,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
                "check this computer, its USB boards, permissions, drivers and firmware"),
     "udev": ("rpiboot.cli.udev_cmd",
              "install the udev rule that lets users boot boards without root (Linux)"),
+    "firmware": ("rpiboot.cli.firmware_cmd",
+                 "fetch, import, list and verify the default firmware (usbboot)"),
 }
 
 
