@@ -31,6 +31,13 @@ FLOW = [
     ("each file is sent in bulk pieces of at most 16 KiB", "file server", "transfer"),
     ("Done: the board starts its next stage (mass-storage gadget 0525:a4a5, Linux, "
      "the EEPROM update, ...)", "a new device, or none", None),
+    ("rpiboot flash: the gadget's disks appear below the same USB port",
+     "0525:a4a5 with block devices (one per LUN)", "gadget"),
+    ("the image is written to the chosen disk (never a disk of another port)",
+     "/dev/sdX below the board's port", "write"),
+    ("it is read back (page cache bypassed) and compared", "same disk", "verify"),
+    ("per-board files are added to the boot partition and read back",
+     "same disk, FAT partition", "customize"),
 ]
 
 WIDTH, BOX_W, BOX_H, GAP, LEFT, NOTE_X = 900, 520, 64, 30, 30, 600

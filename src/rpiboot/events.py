@@ -149,3 +149,41 @@ class ServeFailed(Event):
     exit_code: int = 1
     stage: str | None = None
     causes: tuple[str, ...] = ()
+
+
+@record
+class GadgetFound(Event):
+    """``rpiboot flash``: the board came back as a USB mass-storage gadget with these disks
+    (each ``{"name", "path", "size", "lun", "model", "read_only"}``)."""
+
+    kind: ClassVar[str] = "gadget"
+    disks: tuple[dict[str, Any], ...] = ()
+    target: str = ""  # the disk that will be written (its path)
+
+
+@record
+class FlashProgress(Event):
+    """``rpiboot flash``: bytes written or verified so far (progress bars; not in --json)."""
+
+    kind: ClassVar[str] = "flash_progress"
+    phase: str = "write"  # "write" | "verify"
+    done: int = 0
+    total: int | None = None
+    rate: float = 0.0  # bytes per second so far
+
+
+@record
+class Flashed(Event):
+    """``rpiboot flash``: the image is on the board's disk (and read back, unless
+    ``verified`` is False because --no-verify was given)."""
+
+    kind: ClassVar[str] = "flashed"
+    disk: str = ""
+    bytes: int = 0
+    sha256: str = ""
+    write_seconds: float = 0.0
+    write_rate: float = 0.0  # bytes per second
+    verified: bool = False
+    verify_seconds: float = 0.0
+    verify_rate: float = 0.0
+    customized: tuple[str, ...] = ()  # files added or replaced in the boot partition

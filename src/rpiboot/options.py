@@ -99,19 +99,7 @@ class ServeResult:
     @property
     def exit_code(self) -> ExitCode:
         """The process exit status this result maps to (README's exit-code table)."""
-        if self.interrupted:
-            return ExitCode.INTERRUPTED
-        codes = {err.exit_code for err in self.errors}
-        if not codes:
-            return ExitCode.OK
-        for severe in (ExitCode.INTERNAL, ExitCode.PERMISSION):
-            if severe in codes:
-                return severe
-        if codes == {ExitCode.TIMEOUT}:
-            return ExitCode.TIMEOUT
-        if len(codes) == 1:
-            return next(iter(codes))
-        return ExitCode.FAILED
+        return exit_code_for(self.errors, interrupted=self.interrupted)
 
     def raise_for_error(self) -> None:
         """Raise the first failure (the run's own first), or Interrupted; else nothing."""
@@ -121,3 +109,21 @@ class ServeResult:
             raise self.errors[0]
         if self.interrupted:
             raise Interrupted("interrupted")
+
+
+def exit_code_for(errors: list[RpibootError], *, interrupted: bool = False) -> ExitCode:
+    """One exit status for several failures: interrupted (130) first, then a bug (3), then
+    a permission problem (5); timeouts only (4); one kind (its code); else 1."""
+    if interrupted:
+        return ExitCode.INTERRUPTED
+    codes = {err.exit_code for err in errors}
+    if not codes:
+        return ExitCode.OK
+    for severe in (ExitCode.INTERNAL, ExitCode.PERMISSION):
+        if severe in codes:
+            return severe
+    if codes == {ExitCode.TIMEOUT}:
+        return ExitCode.TIMEOUT
+    if len(codes) == 1:
+        return next(iter(codes))
+    return ExitCode.FAILED

@@ -51,6 +51,7 @@ VALID_ARGV: dict[str, list[str]] = {
     "rpiboot doctor": ["--json"],
     "rpiboot udev": ["install", "--dry-run"],
     "rpiboot firmware": ["list"],
+    "rpiboot flash": ["image.img", "--target", "1"],
     "rpi-eeprom-config": ["pieeprom.bin"],
     "rpi-eeprom-digest": ["-i", "boot.img", "-o", "boot.sig"],
     "rpi-sign-bootcode": ["-c", "2712"],

@@ -18,6 +18,8 @@ from rpiboot.cli.command import invoke, run_command
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "boot": ("rpiboot.cli.boot_cmd", "boot boards over USB (the default when no subcommand)"),
     "simulate": ("rpiboot.cli.simulate_cmd", "boot a simulated board (no hardware needed)"),
+    "flash": ("rpiboot.cli.flash_cmd",
+              "boot boards into USB mass storage, write an OS image and verify it"),
     "eeprom": ("rpiboot.cli.eeprom_cmd", "inspect and edit bootloader EEPROM images"),
     "sign": ("rpiboot.cli.sign_cmd", "write/verify .sig files, countersign bootcode"),
     "keys": ("rpiboot.cli.keys_cmd", "generate and convert keys, OTP key hash"),

@@ -42,7 +42,7 @@ class JsonRenderer:
         self.dumps = json.dumps
 
     def __call__(self, event: ev.Event) -> None:
-        if isinstance(event, ev.TransferProgress):
+        if isinstance(event, (ev.TransferProgress, ev.FlashProgress)):
             return
         line = self.dumps(event.to_json(), ensure_ascii=False, separators=(",", ":"))
         with self.lock:
@@ -77,13 +77,14 @@ class HumanRenderer:
             DownloadColumn,
             Progress,
             TextColumn,
+            TimeRemainingColumn,
             TransferSpeedColumn,
         )
 
         console = Console(file=self.err)
         self._progress = Progress(
             TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-            TransferSpeedColumn(), console=console, transient=True,
+            TransferSpeedColumn(), TimeRemainingColumn(), console=console, transient=True,
         )
         self._progress.start()
 
@@ -175,6 +176,39 @@ class HumanRenderer:
     def _on_BoardFinished(self, event: ev.BoardFinished) -> None:
         self.line(f"{self._prefix(event)}done in {event.seconds:.2f} s: the board is "
                   "booting its next stage")
+
+    def _on_GadgetFound(self, event: ev.GadgetFound) -> None:
+        disks = ", ".join(f"LUN {d['lun']} {d['model']} {human_size(int(d['size']))} "
+                          f"({d['path']})" for d in event.disks)
+        self.line(f"{self._prefix(event)}mass-storage gadget with {disks}; writing "
+                  f"{event.target}")
+
+    def _on_FlashProgress(self, event: ev.FlashProgress) -> None:
+        if self._progress is None:
+            return
+        key = (event.board.port_path if event.board else "", f"flash:{event.phase}")
+        with self.lock:
+            task = self._tasks.get(key)
+            if task is None:
+                task = self._progress.add_task(f"{self._prefix(event)}{event.phase}",
+                                               total=event.total)
+                self._tasks[key] = task
+            self._progress.update(task, completed=event.done, total=event.total)
+            if event.total is not None and event.done >= event.total:
+                self._progress.remove_task(task)
+                del self._tasks[key]
+
+    def _on_Flashed(self, event: ev.Flashed) -> None:
+        rate = event.write_rate / 1e6
+        text = (f"{self._prefix(event)}wrote {human_size(event.bytes)} to {event.disk} in "
+                f"{event.write_seconds:.2f} s ({rate:.1f} MB/s)")
+        if event.verified:
+            text += f", read back and verified ({event.verify_rate / 1e6:.1f} MB/s)"
+        else:
+            text += ", not verified (--no-verify)"
+        if event.customized:
+            text += f"; added {', '.join(event.customized)}"
+        self.line(text)
 
     def _on_BoardFailed(self, event: ev.BoardFailed) -> None:
         self.line(f"{self._prefix(event)}error: {event.error}", always=True)

@@ -58,6 +58,7 @@ class VirtualBus:
             attachment = Attachment(device, self.busnum, self._next_address, port_path)
             self._next_address = 2 if self._next_address >= 127 else self._next_address + 1
             device.connected = True
+            device.attached_at = time.monotonic()
             self._by_port[port_path] = attachment
             self.changed.notify_all()
         fields: dict[str, Any] = {

@@ -125,7 +125,11 @@ _CM5 = {
                         "USB disk appears", hint=_GADGET_HINT),
                 {"op": "done"}],
             "after": {"action": "reappear", "delay": 0.3, "gap": 0.8, "vid": "0525",
-                      "pid": "a4a5", "product": "Mass Storage Gadget", "serial": "6e1c0f2a"},
+                      "pid": "a4a5", "product": "Mass Storage Gadget", "serial": "6e1c0f2a",
+                      # what `rpiboot flash --simulate cm5` writes: its 64 MiB eMMC
+                      "disks": [{"name": "emmc", "bytes": 64 * 1024 * 1024, "fill": "zero",
+                                 "model": "File-Stor Gadget"}],
+                      "disks_delay": 0.5},
             "on_failure": _GIVES_UP,
         },
     }],

@@ -202,6 +202,7 @@ class SimDevice:
     strings: dict[int, str]
     transcript: Transcript
     connected: bool = False
+    attached_at: float | None = None  # monotonic time of the last attach
     claimed: set[int] = field(default_factory=set)
     kernel_driver: set[int] = field(default_factory=set)
     lock: threading.RLock = field(default_factory=threading.RLock)
