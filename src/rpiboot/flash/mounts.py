@@ -67,10 +67,10 @@ def _mountinfo(fields: list[str]) -> MountEntry | None:
 def parse_mount_table(text: str) -> list[MountEntry]:
     """Every well-formed line of a mountinfo or mounts table (the format is told per line)."""
     entries = []
-    for line in text.splitlines():
+    for line in text.split("\n"):  # the kernel's separators: newline and single blanks
         if len(line) > MAX_LINE_CHARS:
             continue
-        fields = line.split()
+        fields = [field for field in line.split(" ") if field]
         if len(fields) >= 10 and _DEV.match(fields[2]) and "-" in fields[6:]:
             entry = _mountinfo(fields)
         elif len(fields) >= 2:
