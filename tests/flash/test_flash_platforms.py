@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from rpiboot.errors import UsageError
 from rpiboot.flash.disks import Disk
 from rpiboot.flash.hostcmd import CommandResult
 from rpiboot.flash.platform_macos import (
@@ -86,6 +87,9 @@ def test_macos_the_gadgets_two_luns_behind_a_hub() -> None:
     assert finder.disks_below("20-1") == []  # the hub itself has no disk
     assert finder.disks_below("20-1.4") == []  # the ROM of another board
     assert finder.disks_below("1-1") == []
+    assert finder.disks_below("20-16") == []  # a valid port path, but no location ID
+    with pytest.raises(UsageError):
+        finder.disks_below("20-1/../2")
 
 
 def test_macos_owner_ports_of_nodes() -> None:
@@ -169,6 +173,8 @@ def test_windows_the_gadgets_luns_and_the_stick_behind_a_hub() -> None:
         ("PhysicalDrive4", "Cruzer Blade", ("C:\\mnt\\stick\\",))]
     assert finder.disks_below("1-4") == []  # the hub
     assert finder.disks_below("1-1") == []
+    with pytest.raises(UsageError):
+        finder.wait_for_disks("1-3\n", deadline=0.0)
 
 
 def test_windows_owner_port_needs_a_bus_bound_by_disks_below() -> None:

@@ -90,7 +90,7 @@ def human_size(size: int) -> str:
     return f"{value:.4g} {units[0]}"
 
 
-def _pause(seconds: float, stop: threading.Event | None) -> None:
+def sleep_or_stop(seconds: float, stop: threading.Event | None) -> None:
     if stop is not None:
         stop.wait(seconds)
     else:
@@ -100,7 +100,7 @@ def _pause(seconds: float, stop: threading.Event | None) -> None:
 def wait_until_stable(poll: Callable[[], list[Disk]], *, deadline: float,
                       stop: threading.Event | None, settle: float, interval: float,
                       clock: Callable[[], float] = time.monotonic,
-                      pause: Pause = _pause) -> list[Disk]:
+                      pause: Pause = sleep_or_stop) -> list[Disk]:
     """Call ``poll`` every ``interval`` seconds until it returns the same non-empty list
     for ``settle`` seconds (-> that list), or until ``deadline`` / ``stop`` (-> [])."""
     last: list[Disk] | None = None
@@ -154,7 +154,8 @@ class LinuxDiskFinder:
     def __init__(self, sys_root: Path = Path("/sys"), dev_root: Path = Path("/dev"),
                  mounts: Path = Path("/proc/self/mountinfo"), *,
                  poll_interval: float = DEFAULT_POLL_S,
-                 clock: Callable[[], float] = time.monotonic, pause: Pause = _pause) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 pause: Pause = sleep_or_stop) -> None:
         self.sys_root = Path(sys_root)
         self.dev_root = Path(dev_root)
         self.mounts = Path(mounts)

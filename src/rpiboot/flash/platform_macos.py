@@ -29,9 +29,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rpiboot.flash.disks import Disk, Pause, _pause, wait_until_stable
+from rpiboot.errors import UsageError
+from rpiboot.flash.disks import Disk, Pause, sleep_or_stop, wait_until_stable
 from rpiboot.flash.hostcmd import Runner, run_command
-from rpiboot.flash.sysfs import PORT_PATH
+from rpiboot.flash.sysfs import check_port_path
 from rpiboot.record import record
 
 IOREG = ("ioreg", "-a", "-l", "-r", "-c", "IOUSBHostDevice")
@@ -44,9 +45,10 @@ _LUN_KEYS = ("SCSI Logical Unit Number", "IOUnitLUN")
 
 def location_of_port_path(port_path: str) -> int | None:
     """"20-2.3" -> 0x14230000; None when it cannot be a location ID."""
-    if not isinstance(port_path, str) or not PORT_PATH.match(port_path):
+    try:
+        bus, _, chain = check_port_path(port_path).partition("-")
+    except UsageError:
         return None
-    bus, _, chain = port_path.partition("-")
     ports = [int(p) for p in chain.split(".")]
     if int(bus) > 255 or len(ports) > 6 or not all(1 <= p <= 15 for p in ports):
         return None
@@ -193,7 +195,8 @@ class MacDiskFinder:
     """The :class:`~rpiboot.flash.disks.DiskFinder` of macOS (``ioreg`` + ``diskutil``)."""
 
     def __init__(self, run: Runner = run_command, *, poll_interval: float = 0.5,
-                 clock: Callable[[], float] = time.monotonic, pause: Pause = _pause) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 pause: Pause = sleep_or_stop) -> None:
         self._run = run
         self.poll_interval = poll_interval
         self._clock = clock
@@ -204,7 +207,7 @@ class MacDiskFinder:
         return parse_ioreg(done.stdout.encode("utf-8", "replace")) if done.status == 0 else []
 
     def disks_below(self, port_path: str) -> list[Disk]:
-        location = location_of_port_path(port_path)
+        location = location_of_port_path(check_port_path(port_path))
         mine = [m for m in self._media() if m.location == location and m.dev is not None]
         if location is None or not mine:
             return []
@@ -220,6 +223,7 @@ class MacDiskFinder:
 
     def wait_for_disks(self, port_path: str, *, deadline: float,
                        stop: threading.Event | None = None, settle: float = 0.5) -> list[Disk]:
+        check_port_path(port_path)
         return wait_until_stable(lambda: self.disks_below(port_path), deadline=deadline,
                                  stop=stop, settle=settle, interval=self.poll_interval,
                                  clock=self._clock, pause=self._pause)

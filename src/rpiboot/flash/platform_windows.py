@@ -30,9 +30,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rpiboot.flash.disks import Disk, Pause, _pause, wait_until_stable
+from rpiboot.flash.disks import Disk, Pause, sleep_or_stop, wait_until_stable
 from rpiboot.flash.hostcmd import Runner, run_command
-from rpiboot.flash.sysfs import PORT_PATH
+from rpiboot.flash.sysfs import check_port_path
 from rpiboot.record import record
 
 PS_SCRIPT = "; ".join((
@@ -198,7 +198,8 @@ class WindowsDiskFinder:
     """The :class:`~rpiboot.flash.disks.DiskFinder` of Windows (PowerShell)."""
 
     def __init__(self, run: Runner = run_command, *, poll_interval: float = 1.0,
-                 clock: Callable[[], float] = time.monotonic, pause: Pause = _pause) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 pause: Pause = sleep_or_stop) -> None:
         self._run = run
         self.poll_interval = poll_interval
         self._clock = clock
@@ -228,9 +229,7 @@ class WindowsDiskFinder:
         return controller
 
     def disks_below(self, port_path: str) -> list[Disk]:
-        if not isinstance(port_path, str) or not PORT_PATH.match(port_path):
-            return []
-        bus, _, chain = port_path.partition("-")
+        bus, _, chain = check_port_path(port_path).partition("-")
         ports = tuple(int(p) for p in chain.split("."))
         mine = [d for d in self._query() if d.ports == ports]
         controller = self._controller(int(bus), mine) if mine else None
@@ -242,6 +241,7 @@ class WindowsDiskFinder:
 
     def wait_for_disks(self, port_path: str, *, deadline: float,
                        stop: threading.Event | None = None, settle: float = 0.5) -> list[Disk]:
+        check_port_path(port_path)
         return wait_until_stable(lambda: self.disks_below(port_path), deadline=deadline,
                                  stop=stop, settle=settle, interval=self.poll_interval,
                                  clock=self._clock, pause=self._pause)
