@@ -95,7 +95,8 @@ def test_a_disk_no_longer_listed_is_gone(disks: tuple[FileDiskFinder, Disk, Disk
     finder.ports["1-1"] = []
     error = refused(emmc, "gone", finder=finder, port_path="1-1", image_size=None,
                     unmount=False)
-    assert "no longer one of the disks below port 1-1 (there: none)" in str(error)
+    assert "not (or no longer) one of the whole disks below port 1-1 (there: none)" \
+        in str(error)
 
 
 def test_read_only_is_refused(disks: tuple[FileDiskFinder, Disk, Disk]) -> None:
@@ -225,7 +226,19 @@ def test_a_node_swapped_between_the_checks_and_the_open_is_refused(
 def test_a_vanished_file_is_refused(disks: tuple[FileDiskFinder, Disk, Disk]) -> None:
     finder, emmc, _ = disks
     emmc.path.unlink()
-    with pytest.raises(WriteRefused) as caught:
+    with pytest.raises(WriteRefused) as caught:  # the finder still lists it
         open_for_writing(emmc, finder=finder, port_path="1-1", image_size=None, unmount=False)
     assert caught.value.reason == "not-a-disk"
+    finder.owner[emmc.path] = None  # ... or not: it went away
+    with pytest.raises(WriteRefused, match="it went away") as caught:
+        open_for_writing(emmc, finder=finder, port_path="1-1", image_size=None, unmount=False)
+    assert caught.value.reason == "gone"
     assert not emmc.path.exists()  # never created
+
+
+def test_an_empty_stand_in_has_no_capacity(disks: tuple[FileDiskFinder, Disk, Disk]) -> None:
+    finder, emmc, _ = disks
+    emmc.path.write_bytes(b"")
+    error = refused(emmc, "gone", finder=finder, port_path="1-1", image_size=None,
+                    unmount=False)
+    assert "no capacity" in str(error)

@@ -4,8 +4,8 @@ The one rule: a disk that is not below the board's USB port is never opened for 
 whatever the user typed.  :func:`open_for_writing` re-checks everything at open time, in
 this order, and refuses (a :class:`WriteRefused`, nothing written) when:
 
-1. the disk is not, now, one of ``finder.disks_below(port_path)``, or
-   ``finder.owner_port(path)`` is not ``port_path`` (another port, the host's own disk);
+1. ``finder.owner_port(path)`` is not ``port_path`` (another port, the host's own disk),
+   or the disk is not, now, one of ``finder.disks_below(port_path)`` (it went away);
 2. the node at the path is not that disk any more (its device number differs from the
    one sysfs gives, or it is neither a device nor, for tests, a regular file);
 3. it is read-only (sysfs ``ro``);
@@ -14,7 +14,12 @@ this order, and refuses (a :class:`WriteRefused`, nothing written) when:
    again;
 5. the image is larger than the disk (when its size is known up front);
 6. the exclusive open fails (EBUSY: in use), the descriptor is not the node checked, or
-   the kernel says read-only (``BLKROGET``) or a smaller size (``BLKGETSIZE64``).
+   the kernel says read-only (``BLKROGET``), no capacity, or a size smaller than the
+   image (``BLKGETSIZE64``).
+
+A regular file stands in for a disk in tests (only a fake finder can give one: the Linux
+finder's ``owner_port`` is None for anything but a block device); it is opened without
+``O_EXCL`` and never created or truncated (:mod:`rpiboot.flash.blockdev`).
 
 The result holds the descriptor, the real size and the logical sector size.
 """
@@ -90,15 +95,18 @@ def _current(disk: Disk, finder: DiskFinder, port_path: str) -> Disk:
     present = finder.disks_below(port_path)
     fresh = next((d for d in present if d.path == disk.path), None)
     owner = finder.owner_port(disk.path)
+    if owner == port_path and fresh is not None:
+        return fresh
+    if owner is None and not os.path.lexists(blockdev.node_path(disk.path)):
+        raise _refuse(disk, "it went away", GONE,
+                      "The board may have reset or been unplugged; run again.")
     if owner != port_path:
         where = f"below USB port {owner}" if owner else "not below any board's USB port"
         raise _refuse(disk, f"it is {where}, not below the board at {port_path}",
                       OTHER_PORT, ONLY_OURS)
-    if fresh is None:
-        raise _refuse(disk, f"it is no longer one of the disks below port {port_path} "
-                      f"(there: {describe(present)})", GONE,
-                      "The board may have reset or been unplugged; run again.")
-    return fresh
+    raise _refuse(disk, f"it is not (or no longer) one of the whole disks below port "
+                  f"{port_path} (there: {describe(present)})", GONE,
+                  "The board may have reset or been unplugged; run again.")
 
 
 def _node(disk: Disk) -> blockdev.Node:
@@ -190,6 +198,9 @@ def _measured(fd: int, disk: Disk, node: blockdev.Node, image_size: int | None
         raise _refuse(disk, "the kernel says the disk is read-only", READ_ONLY,
                       "Make it writable and run again.")
     size = geometry.size if geometry.size is not None else disk.size
+    if size <= 0:
+        raise _refuse(disk, "it reports no capacity (no medium?)", GONE,
+                      "Check the board's storage; run again.")
     _too_big(disk, image_size, size)
     sector = geometry.logical_sector or disk.logical_sector or 512
     return OpenedDisk(fd, disk, size, sector)
