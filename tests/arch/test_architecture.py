@@ -40,6 +40,8 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
     # the firmware store: a library of its own (no boot engine, no CLI, no simulator)
     "rpiboot.fwstore": ("rpiboot.usb", "rpiboot.protocol", "rpiboot.engine", "rpiboot.cli",
                         "rpiboot.sim", "rpiboot.boot", "rpiboot.sources"),
+    # rpiboot flash: boots through the engine, finds and writes disks; no CLI, no simulator
+    "rpiboot.flash": ("rpiboot.cli", "rpiboot.sim"),
     # the simulator models a board: it shares no host code but the message framing
     "rpiboot.sim": ("rpiboot.engine", "rpiboot.cli", "rpiboot.sources", "rpiboot.firmware",
                     "rpiboot.boot"),

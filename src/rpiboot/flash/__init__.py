@@ -1,1 +1,59 @@
-"""``rpiboot flash``: boot boards into USB mass storage, write an OS image, verify it."""
+"""``rpiboot flash``: boot boards, follow each to its mass-storage gadget, write an image.
+
+Public names are imported on first use (``from rpiboot.flash import LinuxDiskFinder``):
+
+* disks: :class:`Disk`, :class:`DiskFinder`, :class:`LinuxDiskFinder`,
+  :func:`select_target` (:mod:`rpiboot.flash.disks`), :func:`default_finder`;
+  :class:`MacDiskFinder`, :class:`WindowsDiskFinder` (recorded outputs only, see
+  docs/flash-disks.md);
+* safety: :func:`open_for_writing`, :class:`OpenedDisk`, :class:`WriteRefused`
+  (:mod:`rpiboot.flash.safety`).
+"""
+
+from __future__ import annotations
+
+import importlib
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:  # the names below, for type checkers and IDEs (re-exported)
+    from typing import Any
+
+    from rpiboot.flash.disks import Disk as Disk
+    from rpiboot.flash.disks import DiskFinder as DiskFinder
+    from rpiboot.flash.disks import LinuxDiskFinder as LinuxDiskFinder
+    from rpiboot.flash.disks import select_target as select_target
+    from rpiboot.flash.finder import default_finder as default_finder
+    from rpiboot.flash.platform_macos import MacDiskFinder as MacDiskFinder
+    from rpiboot.flash.platform_windows import WindowsDiskFinder as WindowsDiskFinder
+    from rpiboot.flash.safety import OpenedDisk as OpenedDisk
+    from rpiboot.flash.safety import WriteRefused as WriteRefused
+    from rpiboot.flash.safety import open_for_writing as open_for_writing
+
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "Disk": "rpiboot.flash.disks",
+    "DiskFinder": "rpiboot.flash.disks",
+    "LinuxDiskFinder": "rpiboot.flash.disks",
+    "select_target": "rpiboot.flash.disks",
+    "default_finder": "rpiboot.flash.finder",
+    "MacDiskFinder": "rpiboot.flash.platform_macos",
+    "WindowsDiskFinder": "rpiboot.flash.platform_windows",
+    "open_for_writing": "rpiboot.flash.safety",
+    "OpenedDisk": "rpiboot.flash.safety",
+    "WriteRefused": "rpiboot.flash.safety",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'rpiboot.flash' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

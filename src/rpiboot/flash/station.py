@@ -76,9 +76,9 @@ class Flasher:
 
     def _finder(self) -> DiskFinder:
         if self._disks is None:
-            from rpiboot.flash.disks import default_disk_finder
+            from rpiboot.flash.finder import default_finder
 
-            self._disks = default_disk_finder()
+            self._disks = default_finder()
         return self._disks
 
     def _emit(self, event: Event) -> None:
