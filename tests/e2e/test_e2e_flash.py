@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_e2e_bench import bench, run_scenario  # noqa: F401  (bench is a fixture)
+from benchkit import run_scenario
 
 pytestmark = pytest.mark.e2e
 
