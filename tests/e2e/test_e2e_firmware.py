@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_e2e_bench import bench, run_scenario  # noqa: F401 - the fixture is used by name
+from benchkit import run_scenario
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "fwstore"))
 from fwsite import TEST_COMMIT, TEST_REF, Site, serve
