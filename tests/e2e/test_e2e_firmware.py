@@ -22,7 +22,7 @@ SCENARIO = Path(__file__).resolve().parent / "scenarios" / "fetched" / "default-
 
 
 def test_boards_of_three_families_boot_without_d_from_the_fetched_set(
-        bench: dict[str, str], firmware_dir: Path, tmp_path: Path,  # noqa: F811
+        bench: dict[str, str], firmware_dir: Path, tmp_path: Path,
         monkeypatch: pytest.MonkeyPatch) -> None:
     xdg = tmp_path / "xdg"
     env = dict(os.environ, XDG_DATA_HOME=str(xdg))
