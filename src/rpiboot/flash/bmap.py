@@ -21,7 +21,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from rpiboot.errors import InputError
 from rpiboot.fspaths import path_error
@@ -155,7 +155,7 @@ class _Reader:
         self._open: list[ET.Element] = []
 
     def take_events(self) -> None:
-        events: Iterator[tuple[str, Any]] = iter(self.parser.read_events())
+        events = cast("Iterator[tuple[str, Any]]", self.parser.read_events())
         for event, element in events:
             if not isinstance(element, ET.Element):
                 continue
