@@ -213,3 +213,13 @@ def test_where_o_direct_is_refused_the_cache_is_dropped_instead(image: tuple[Pat
     with pytest.raises(VerifyMismatch) as caught:
         verify_image(disk, written)
     assert caught.value.offset == 3 * MIB + 7
+
+
+def test_without_a_digest_nothing_is_hashed_or_verifiable(image: tuple[Path, bytes],
+                                                          tmp_path: Path) -> None:
+    disk = target_file(tmp_path)
+    written = flash(image[0], disk, digest=False)
+    assert (written.sha256, written.block_crcs, written.bytes_written) == ("", b"", SIZE)
+    assert disk.read_bytes()[:SIZE] == image[1]
+    with pytest.raises(ValueError, match="nothing to verify"):
+        verify_image(disk, written)

@@ -9,6 +9,7 @@ import errno
 import mmap
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,6 +55,8 @@ def test_a_target_that_fills_up_fails_naming_it_and_the_offset(image: tuple[Path
     assert "no space left writing /dev/sdz at offset" in str(error)
     assert error.target == "/dev/sdz" and 2 * MIB < (error.offset or 0) <= 3 * MIB
     assert disk.stat().st_size == error.offset  # the short write, then ENOSPC at its end
+    helpers = [t.name for t in threading.enumerate() if t.name.startswith("rpiboot-flash")]
+    assert helpers == []  # the reading and hashing threads ended with the failure
 
 
 def test_eio_on_write_is_a_target_error_at_its_offset(image: tuple[Path, bytes]) -> None:

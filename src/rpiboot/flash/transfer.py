@@ -13,7 +13,7 @@ import os
 import queue
 import threading
 import zlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from typing import Any
 
 from rpiboot.errors import BootError, DeviceGone, PermissionDenied, RpibootError
@@ -226,7 +226,7 @@ class Conveyor:
         self._free.put(buffer)
 
     def run(self, produce: Callable[[Conveyor, Callable[[Piece], None]], None],
-            stages: Sequence[Callable[[Piece], None]] = ()) -> Iterator[Piece]:
+            stages: Sequence[Callable[[Piece], None]] = ()) -> Generator[Piece, None, None]:
         queues: list[queue.Queue[Any]] = [queue.Queue() for _ in range(len(stages) + 1)]
         threads = [threading.Thread(target=self._produce, args=(produce, queues[0]),
                                     daemon=True, name="rpiboot-flash-read")]

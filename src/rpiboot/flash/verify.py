@@ -129,6 +129,8 @@ def verify_image(target_path: str | os.PathLike[str], written: WriteResult, *,
     what was written; :class:`VerifyMismatch` at the first bad offset, TargetError /
     DeviceGone when reading fails, Interrupted when ``stop`` is set."""
     name = target_name or written.target or os.fspath(target_path)
+    if not written.sha256:
+        raise ValueError("this write kept no digest (digest=False): nothing to verify against")
     reader = _Reader(Path(target_path), name)
     buffers = [mmap.mmap(-1, CHUNK) for _ in range(POOL)]
     try:
@@ -148,14 +150,15 @@ def _compare(reader: _Reader, written: WriteResult, buffers: list[mmap.mmap],
     conveyor = Conveyor([memoryview(buffer) for buffer in buffers])
     total = written.bytes_written
     stages = [checker.check_crcs] if written.block_crcs else []
-    for piece in conveyor.run(lambda belt, put: _read_ranges(reader, written, belt, put),
-                              stages):
-        if stop is not None and stop.is_set():
-            raise Interrupted(f"stopped verifying {reader.name} at offset {piece.offset}",
-                              hint="Verify or flash it again.")
-        checker.hash(piece)
-        if progress is not None:
-            progress(checker.done, total)
+    pieces = conveyor.run(lambda belt, put: _read_ranges(reader, written, belt, put), stages)
+    with contextlib.closing(pieces):
+        for piece in pieces:
+            if stop is not None and stop.is_set():
+                raise Interrupted(f"stopped verifying {reader.name} at offset {piece.offset}",
+                                  hint="Verify or flash it again.")
+            checker.hash(piece)
+            if progress is not None:
+                progress(checker.done, total)
     digest = checker.sha256.hexdigest()
     if digest != written.sha256:
         checker.whole_mismatch(digest)

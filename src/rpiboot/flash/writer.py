@@ -18,6 +18,7 @@ mismatch can be placed without reading the image again.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import threading
@@ -52,17 +53,19 @@ Span = tuple[int, "int | None", int]  # offset, length (None: to the image's end
 
 def write_image(source: ImageSource, target: int, *, target_size: int,
                 bmap: BlockMap | None = None, progress: Progress | None = None,
-                stop: threading.Event | None = None,
-                target_name: str | None = None) -> WriteResult:
+                stop: threading.Event | None = None, target_name: str | None = None,
+                digest: bool = True) -> WriteResult:
     """Write ``source`` to the open file descriptor ``target`` (a disk of ``target_size``
     bytes) and ``fsync`` it.  ``progress(done, total)`` is called after every write (total:
     the bytes to write when known up front, else None); ``stop`` interrupts between writes
     (:class:`~rpiboot.errors.Interrupted`).  An image that does not fit, or does not match
-    its bmap, raises InputError; target failures raise TargetError or DeviceGone."""
+    its bmap, raises InputError; target failures raise TargetError or DeviceGone.
+    ``digest=False`` (nothing will be verified) skips the sha256 and the CRCs: the result's
+    ``sha256`` is then "" and it cannot be verified."""
     name = target_name or fd_name(target)
     spans = _plan(source, bmap, target_size, name)
     total = bmap.mapped_bytes if bmap is not None else source.size
-    hasher = _Hasher(bmap, source.name, crcs=not source.seekable)
+    hasher = _Hasher(bmap, source.name, digest=digest, crcs=digest and not source.seekable)
     conveyor = Conveyor([memoryview(bytearray(CHUNK)) for _ in range(POOL)])
     ranges: list[tuple[int, int]] = []
     done = 0
@@ -71,26 +74,32 @@ def write_image(source: ImageSource, target: int, *, target_size: int,
     def produce(belt: Conveyor, put: Callable[[Piece], None]) -> None:
         _read_spans(source, spans, belt, put, target_size, name, bmap)
 
-    for piece in conveyor.run(produce, hasher.stages()):
-        if stop is not None and stop.is_set():
-            raise Interrupted(f"stopped writing {name} at offset {piece.offset}: the disk "
-                              "holds part of the image", hint="Flash it again.")
-        _pwrite_all(target, piece.view, piece.offset, name)
-        done += piece.length
-        if ranges and ranges[-1][0] + ranges[-1][1] == piece.offset:
-            ranges[-1] = (ranges[-1][0], ranges[-1][1] + piece.length)
-        else:
-            ranges.append((piece.offset, piece.length))
-        if progress is not None:
-            progress(done, total)
+    with contextlib.closing(conveyor.run(produce, hasher.stages())) as pieces:
+        for piece in pieces:
+            if stop is not None and stop.is_set():
+                raise Interrupted(f"stopped writing {name} at offset {piece.offset}: the "
+                                  "disk holds part of the image", hint="Flash it again.")
+            _pwrite_all(target, piece.view, piece.offset, name)
+            done += piece.length
+            _extend(ranges, piece.offset, piece.length)
+            if progress is not None:
+                progress(done, total)
     try:
         os.fsync(target)
     except OSError as exc:
         raise target_error(exc, target=name, offset=done, doing="flushing", fd=target) from None
     return WriteResult(bytes_written=done, seconds=time.monotonic() - started,
-                       sha256=hasher.sha256.hexdigest(), ranges=tuple(ranges), target=name,
+                       sha256=hasher.hexdigest(), ranges=tuple(ranges), target=name,
                        image_size=source.position, block_crcs=hasher.crc_values(),
                        crc_block=CRC_BLOCK, reopen=source.reopen if source.seekable else None)
+
+
+def _extend(ranges: list[tuple[int, int]], offset: int, length: int) -> None:
+    """Add (offset, length) to ``ranges``, merged with the last one when they touch."""
+    if ranges and ranges[-1][0] + ranges[-1][1] == offset:
+        ranges[-1] = (ranges[-1][0], ranges[-1][1] + length)
+    else:
+        ranges.append((offset, length))
 
 
 def _plan(source: ImageSource, bmap: BlockMap | None, target_size: int,
@@ -160,25 +169,30 @@ class _Hasher:
     read again (standard input, compressed); each bmap range's checksum.  Each is a stage
     of the conveyor, in its own thread."""
 
-    def __init__(self, bmap: BlockMap | None, image: str, *, crcs: bool) -> None:
-        self.sha256 = hashlib.sha256()
+    def __init__(self, bmap: BlockMap | None, image: str, *, digest: bool,
+                 crcs: bool) -> None:
+        self.sha256 = hashlib.sha256() if digest else None
         self.crcs = BlockCrcs() if crcs else None
         self._bmap = bmap
         self._image = image
         self._range: hashlib._Hash | None = None
 
     def stages(self) -> list[Callable[[Piece], None]]:
-        found: list[Callable[[Piece], None]] = [self._hash]
+        found: list[Callable[[Piece], None]] = [self._hash] if self.sha256 else []
         if self.crcs is not None:
             found.append(self._crc)
         if self._bmap is not None and self._bmap.checksum_type:
             found.append(self._range_checksum)
         return found
 
+    def hexdigest(self) -> str:
+        return self.sha256.hexdigest() if self.sha256 is not None else ""
+
     def crc_values(self) -> bytes:
         return self.crcs.finish() if self.crcs is not None else b""
 
     def _hash(self, piece: Piece) -> None:
+        assert self.sha256 is not None
         self.sha256.update(piece.view)
 
     def _crc(self, piece: Piece) -> None:
