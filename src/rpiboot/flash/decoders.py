@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from rpiboot.errors import InputError
 
 INPUT_PIECE = 256 << 10
+OUTPUT_PIECE = 1 << 20  # per decompress call: small allocations, reused by malloc
 XZ_MEMLIMIT = 256 << 20  # xz -9e needs 65 MiB; a header asking for more is refused
 ZSTD_MAX_WINDOW = 128 << 20  # zstd's own default limit (--long=27)
 _MAGIC = {"gzip": b"\x1f\x8b", "xz": b"\xfd7zXZ\x00", "bzip2": b"BZh", "zstd": b"\x28\xb5\x2f\xfd"}
@@ -45,6 +46,7 @@ class Input:
     def __init__(self, raw: Readable) -> None:
         self._raw = raw
         self._head = b""
+        self._scratch = memoryview(bytearray(0))
         self.position = 0  # bytes returned by read/readinto so far
 
     def peek(self, size: int) -> bytes:
@@ -61,11 +63,13 @@ class Input:
         self._head = b""
         self.position = offset
 
-    def read(self, size: int) -> bytes:
-        """Up to ``size`` bytes; b"" only at the end."""
-        buffer = bytearray(size)
-        got = self.readinto(memoryview(buffer), fill=False)
-        return bytes(buffer[:got])
+    def read(self, size: int) -> memoryview:
+        """Up to ``size`` bytes (empty only at the end), in a buffer this input reuses:
+        valid until the next call (decompressors copy what they keep)."""
+        if len(self._scratch) < size:
+            self._scratch = memoryview(bytearray(size))
+        got = self.readinto(self._scratch[:size], fill=False)
+        return self._scratch[:got]
 
     def readinto(self, buffer: memoryview, *, fill: bool = True) -> int:
         """Read into ``buffer``: all of it unless the stream ends (``fill``), else at least
@@ -115,16 +119,16 @@ class StreamDecoder:
                 self._next_member()
                 continue
             data = self._input()
-            piece = self._decompress(data, len(out) - filled)
+            piece = self._decompress(data, min(len(out) - filled, OUTPUT_PIECE))
             out[filled:filled + len(piece)] = piece
             filled += len(piece)
             self.produced += len(piece)
         return filled
 
-    def _input(self) -> bytes:
+    def _input(self) -> bytes | memoryview:
         if self._pending or self._stalled:
-            data, self._pending = self._pending, b""
-            return data
+            pending, self._pending = self._pending, b""
+            return pending
         data = self._in.read(INPUT_PIECE)
         if not data:
             raise InputError(
@@ -133,7 +137,7 @@ class StreamDecoder:
                 hint="The download is incomplete or the file was cut: fetch it again.")
         return data
 
-    def _decompress(self, data: bytes, room: int) -> bytes:
+    def _decompress(self, data: bytes | memoryview, room: int) -> bytes:
         start = self._in.position - len(data)
         try:
             piece: bytes = self._dec.decompress(data, room)
@@ -159,7 +163,7 @@ class StreamDecoder:
             more = self._in.read(INPUT_PIECE)
             if not more:
                 break
-            rest += more
+            rest += bytes(more)
         if not rest:
             self._done = True
         elif rest.startswith(magic):
@@ -175,7 +179,7 @@ class StreamDecoder:
     def _skip_padding(self, zeros: bytes) -> None:
         at = self._in.position - len(zeros)
         while True:
-            more = self._in.read(INPUT_PIECE)
+            more = bytes(self._in.read(INPUT_PIECE))
             if not more:
                 self._done = True
                 return
@@ -250,7 +254,7 @@ class ZstandardDecoder:
         self._reader = decompressor.stream_reader(self, read_size=INPUT_PIECE,
                                                   read_across_frames=True, closefd=False)
 
-    def read(self, size: int) -> bytes:  # the input side, as zstandard reads it
+    def read(self, size: int) -> memoryview:  # the input side, as zstandard reads it
         data = self._in.read(min(size, INPUT_PIECE))
         self._frames.feed(data)
         return data
@@ -292,7 +296,7 @@ class ZstdFrames:
     def complete(self) -> bool:
         return self._state == "magic" and not self._buf and not self._skip
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: bytes | memoryview) -> None:
         pos = 0
         while pos < len(data):
             if self._skip:
