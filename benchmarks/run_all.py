@@ -18,6 +18,7 @@ SCRIPTS = {
     "signing": "bench_signing.py",  # sign/verify 64 MiB vs sha256sum
     "bootimg": "bench_bootimg.py",  # build/list/extract a 40 MB boot.img
     "firmware": "bench_firmware.py",  # fetch the default set from loopback HTTP, re-verify it
+    "flash": "bench_flash.py",  # write/verify raw, gz, xz, zst vs dd pipelines; 4 GiB RSS
 }
 
 
