@@ -46,6 +46,9 @@ def flash_scenario(base: dict[str, Any], name: str, args: str,
     spec["tool_args"] = f"flash {args} -d {{bootdir}} --timeout 30"
     spec["time_limit"] = 120
     spec["workdir_files"] = files
+    # a decoy disk of the host in every test: it must stay unchanged
+    spec.setdefault("host_disks", [{"name": "hostdisk", "bytes": 16 * MIB, "fill": "random",
+                                    "model": "Host SSD"}])
     spec["expect"]["disks"] = [*disks, HOST]
     return spec
 

@@ -7,7 +7,9 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from rpiboot.errors import UsageError
 
@@ -140,7 +142,6 @@ def _run_simulated(args: argparse.Namespace, flash: object) -> int:
             scenario.bus.close()
 
 
-def _has_disks(spec: dict[str, object]) -> bool:
-    devices = spec.get("devices") or []
-    return any(d.get("second_stage", {}).get("after", {}).get("disks")  # type: ignore[union-attr]
-               for d in devices)  # type: ignore[union-attr]
+def _has_disks(spec: Mapping[str, Any]) -> bool:
+    return any(device.get("second_stage", {}).get("after", {}).get("disks")
+               for device in spec.get("devices") or [])

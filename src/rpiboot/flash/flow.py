@@ -23,6 +23,7 @@ from rpiboot.record import field, record
 TYPE_CHECKING = False
 if TYPE_CHECKING:
     from rpiboot.flash.disks import DiskFinder
+    from rpiboot.flash.writer import WriteResult
 
 log = logging.getLogger(__name__)
 
@@ -174,7 +175,7 @@ class BoardFlash:
              "model": d.model, "read_only": d.read_only} for d in found)))
         return disk
 
-    def _write(self, disk: Disk) -> object:
+    def _write(self, disk: Disk) -> WriteResult:
         from rpiboot.flash.bmap import find_bmap, load_bmap
         from rpiboot.flash.image import open_image
         from rpiboot.flash.safety import open_for_writing
@@ -192,7 +193,7 @@ class BoardFlash:
         with open_for_writing(disk, finder=self.disks, port_path=self.board.port_path,
                               image_size=size, unmount=opts.unmount) as target:
             written = write_image(source, target.fd, target_size=target.size, bmap=bmap,
-                                  progress=meter, stop=self.stop)
+                                  progress=meter, stop=self.stop, target_name=disk.label())
         meter(written.bytes_written, written.bytes_written, final=True)
         self._timed("write", started)
         self.result.bytes_written = written.bytes_written
@@ -200,12 +201,13 @@ class BoardFlash:
         self.result.write_rate = written.bytes_written / max(written.seconds, 1e-6)
         return written
 
-    def _verify(self, disk: Disk, written: object) -> None:
+    def _verify(self, disk: Disk, written: WriteResult) -> None:
         from rpiboot.flash.writer import verify_image
 
         started = time.monotonic()
         meter = _Meter(self.emit, self.board, "verify")
-        verify_image(disk.path, written, progress=meter, stop=self.stop)  # type: ignore[arg-type]
+        verify_image(disk.path, written, progress=meter, stop=self.stop,
+                     target_name=disk.label())
         self._timed("verify", started)
         self.result.verified = True
         self.result.verify_rate = self.result.bytes_written / max(

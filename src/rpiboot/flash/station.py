@@ -62,7 +62,8 @@ class Flasher:
     def __init__(self, options: BootOptions, flash: FlashOptions, *,
                  disks: DiskFinder | None = None,
                  on_event: Callable[[Event], None] | None = None, **server_args: Any) -> None:
-        self.options = replace(options, metadata=True)
+        self._show_metadata = options.metadata  # the caller asked for it (-j)
+        self.options = replace(options, metadata=True)  # the templates need the records
         self.flash = flash
         self._disks = disks
         self._on_event = on_event
@@ -86,7 +87,8 @@ class Flasher:
             self._on_event(event)
 
     def _event(self, event: Event) -> None:
-        self._emit(event)
+        if self._show_metadata or not isinstance(event, MetadataReceived):
+            self._emit(event)
         if isinstance(event, MetadataReceived) and event.board is not None:
             with self._lock:
                 self._metadata[event.board.port_path] = dict(event.data)
