@@ -87,6 +87,11 @@ _EXPORTS: dict[str, str] = {
     "prepare_recovery_dir": "rpiboot.recovery.prepare",
     "UpdateOptions": "rpiboot.recovery.update",
     "update_pieeprom": "rpiboot.recovery.update",
+    # rpiboot flash: boot, write and verify an OS image on many boards at once
+    "Flasher": "rpiboot.flash.station",
+    "FlashReport": "rpiboot.flash.station",
+    "FlashOptions": "rpiboot.flash.flow",
+    "FlashResult": "rpiboot.flash.flow",
     # the simulator is its own package: rpiboot.sim (simulate, VirtualBus, ...)
 }
 
@@ -220,6 +225,18 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs (re-exported)
     )
     from rpiboot.events import (
         Waiting as Waiting,
+    )
+    from rpiboot.flash.flow import (
+        FlashOptions as FlashOptions,
+    )
+    from rpiboot.flash.flow import (
+        FlashResult as FlashResult,
+    )
+    from rpiboot.flash.station import (
+        Flasher as Flasher,
+    )
+    from rpiboot.flash.station import (
+        FlashReport as FlashReport,
     )
     from rpiboot.options import (
         BoardResult as BoardResult,
