@@ -35,7 +35,7 @@ def _native(values: array[int]) -> array[int]:
 
 class FatTable:
     """One FAT in memory, editable.  ``data`` is the table's bytes (every sector of it);
-    :meth:`set` records the sectors it touches in ``dirty``."""
+    :meth:`put` records the sectors it touches in ``dirty``."""
 
     def __init__(self, data: bytes | bytearray, fat_type: int, clusters: int,
                  sector_size: int) -> None:
@@ -48,7 +48,7 @@ class FatTable:
     def get(self, cluster: int) -> int:
         return read_entry(self.data, self.fat_type, cluster)
 
-    def set(self, cluster: int, value: int) -> None:
+    def put(self, cluster: int, value: int) -> None:
         data = self.data
         if self.fat_type == 32:
             at = cluster * 4
@@ -86,7 +86,7 @@ class FatTable:
 
     def iter_free(self, start: int = 2) -> Iterator[int]:
         """Free clusters from ``start`` up to the last one, then from 2 up to ``start``, as
-        they are now (entries set after this is called are not looked at again)."""
+        they are now (entries put after this is called are not looked at again)."""
         values = self._values()
         end = self.clusters + 2
         start = start if 2 <= start < end else 2
