@@ -137,6 +137,10 @@ class FatImage:
                              "again.")
         return data
 
+    def read_at(self, position: int, count: int, what: str) -> bytes:
+        """``count`` bytes at ``position`` bytes from the start of the filesystem."""
+        return self._read(self.offset + position, count, what)
+
     # -- the boot sector ----------------------------------------------------------------
 
     def _parse_bpb(self, boot: bytes) -> tuple[FatGeometry, int, str, str]:

@@ -1,0 +1,275 @@
+"""Editing a FAT12/16/32 filesystem in place, on a disk image or a block device, at an
+offset, without mounting it: list, read, and create or replace files (creating folders).
+
+The disk's bytes are untrusted.  Before anything is planned the editor checks the boot
+sector (:class:`~rpiboot.bootimg.reader.FatImage`), that the filesystem fits its partition,
+that every FAT copy is identical, and the whole tree (:func:`check_consistency`: no loops,
+no cross-links, chains match sizes).  Then the whole edit is planned in memory (names,
+clusters, directory entries, free space) and only then written, in this order, so that an
+interruption at any point leaves the old files intact and at worst lost clusters or an
+orphaned long name that ``fsck.fat -a`` removes:
+
+1. the data clusters: new file contents and new directory clusters (unreferenced so far);
+2. every FAT copy, in order: the new chains linked (a replaced file's old chain is still
+   allocated);
+3. the directory entries in existing directory sectors (a new entry, or a replaced file's
+   entry pointing at its new chain) — this is what makes the change visible;
+4. every FAT copy again: replaced files' old chains freed;
+5. the FAT32 FSInfo sector (exact free count, last allocated cluster); then fsync.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import struct
+import time
+from collections.abc import Iterable
+from typing import BinaryIO
+
+from rpiboot.bootimg.direntry import FatEntry
+from rpiboot.bootimg.fatcheck import check_consistency
+from rpiboot.bootimg.fattable import FatTable
+from rpiboot.bootimg.reader import FSCK_HINT, FatImage
+from rpiboot.errors import DeviceGone, InputError, InternalError, RpibootError
+from rpiboot.flash.fat_plan import SPACE_HINT, EditPlan, FileChange, split_path
+
+__all__ = ["DiskError", "FatEditor", "FileChange", "open_fat"]
+
+_FSINFO_SIGNATURES = ((0, 0x41615252), (484, 0x61417272), (508, 0xAA550000))
+_GONE = {errno.ENODEV, errno.ENXIO}
+
+
+class DiskError(RpibootError):
+    """Reading or writing the disk failed (an I/O error, a short write, no space)."""
+
+
+def open_fat(path: str | os.PathLike[str], *, offset: int = 0, size: int | None = None
+             ) -> FatEditor:
+    """Open the FAT filesystem at byte ``offset`` of ``path`` (``size`` bytes long, when
+    known) for editing; a block device is opened exclusively (O_EXCL: not while mounted)."""
+    flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        if stat.S_ISBLK(os.stat(path).st_mode):
+            flags |= os.O_EXCL
+        fd = os.open(path, flags)
+    except OSError as err:
+        hint = ("is it mounted? unmount it first" if err.errno == errno.EBUSY
+                else "check the path and your permissions")
+        raise InputError(f"{path}: cannot open for writing: {err.strerror}", hint=hint) from None
+    handle = open(fd, "r+b", buffering=0)  # noqa: SIM115 - closed by close()/__exit__
+    try:
+        return FatEditor(handle, offset=offset, size=size, name=str(path))
+    except BaseException:
+        handle.close()
+        raise
+
+
+class FatEditor(FatImage):
+    """A FAT filesystem opened for reading and in-place editing (see the module docstring).
+
+    ``handle`` is a raw (unbuffered) file opened for reading and writing; the editor reads
+    with seek/read and writes with ``os.pwrite`` on its file descriptor."""
+
+    def __init__(self, handle: BinaryIO, *, offset: int = 0, size: int | None = None,
+                 name: str = "disk") -> None:
+        super().__init__(handle, offset=offset, name=name)
+        g = self.geometry
+        if size is not None and g.image_bytes > size:
+            raise InputError(f"{name}: the FAT filesystem at offset {offset} claims "
+                             f"{g.image_bytes} bytes but its partition holds {size}",
+                             hint=FSCK_HINT)
+        self._fd = handle.fileno()
+        self._check_fat_copies()
+        self._fsinfo_sector, self._fsinfo = self._find_fsinfo()
+        self.table = FatTable(self._fat, g.fat_type, g.clusters, g.sector_size)
+        self._fat = self.table.data  # chain walks see the edits
+        self._failed: str | None = None
+
+    def __enter__(self) -> FatEditor:
+        return self
+
+    # -- checks at open ---------------------------------------------------------------------
+    def _check_fat_copies(self) -> None:
+        g = self.geometry
+        if g.fat_type == 32 and struct.unpack_from("<H", self.boot_sector, 40)[0] & 0x80:
+            raise InputError(f"{self.name}: FAT mirroring is off (boot sector field ext_flags "
+                             "at offset 0x28): editing such a filesystem is not supported",
+                             hint=FSCK_HINT)
+        size = g.fat_sectors * g.sector_size
+        for copy in range(1, g.num_fats):
+            data = self.read_at((g.fat_start + copy * g.fat_sectors) * g.sector_size, size,
+                                f"FAT copy {copy + 1}")
+            if data != self._fat:
+                first = next(i for i in range(size) if data[i] != self._fat[i])
+                sector = g.fat_start + copy * g.fat_sectors + first // g.sector_size
+                raise InputError(f"{self.name}: FAT copy {copy + 1} differs from FAT 1 at byte "
+                                 f"{first} of the table (sector {sector})", hint=FSCK_HINT)
+
+    def _find_fsinfo(self) -> tuple[int | None, bytes]:
+        g = self.geometry
+        if g.fat_type != 32:
+            return None, b""
+        sector = struct.unpack_from("<H", self.boot_sector, 48)[0]
+        if not 1 <= sector < g.reserved_sectors:
+            return None, b""
+        raw = self.read_at(sector * g.sector_size, g.sector_size, "the FSInfo sector")
+        if any(struct.unpack_from("<I", raw, at)[0] != value
+               for at, value in _FSINFO_SIGNATURES):
+            return None, b""  # not a valid FSInfo: nobody reads it, leave it alone
+        return sector, raw
+
+    def _free_hint(self) -> int:
+        if self._fsinfo_sector is None:
+            return 2
+        hint = int(struct.unpack_from("<I", self._fsinfo, 492)[0])
+        return hint if 2 <= hint <= self.geometry.clusters + 1 else 2
+
+    # -- reading ----------------------------------------------------------------------------
+    def listdir(self, path: str = "/") -> list[FatEntry]:
+        """The entries of the folder at ``path`` ('/'-separated, case-insensitive)."""
+        if path.strip("/") == "":
+            return self.list_dir(None)
+        entry = self.find(path)
+        if entry is None or not entry.is_dir:
+            raise InputError(f"{self.name}: no folder {path!r}")
+        return self.list_dir(entry)
+
+    def read(self, path: str) -> bytes:
+        """The contents of the file at ``path``."""
+        entry = self.find(path)
+        if entry is None or entry.is_dir:
+            raise InputError(f"{self.name}: no file {path!r}")
+        return self.read_file(entry)
+
+    # -- writing ----------------------------------------------------------------------------
+    def write_file(self, path: str, data: bytes, *, timestamp: float | None = None
+                   ) -> FileChange:
+        """Create or replace one file (creating missing folders)."""
+        return self.write_files([(path, data)], timestamp=timestamp)[0]
+
+    def write_files(self, files: Iterable[tuple[str, bytes]], *, folders: Iterable[str] = (),
+                    timestamp: float | None = None) -> list[FileChange]:
+        """Create or replace ``files`` ((path, contents) pairs) and create ``folders``, as one
+        edit: every check first (nothing is written when one fails), then the writes in the
+        order of the module docstring.  ``timestamp``: the entries' time (UTC, default now)."""
+        if self._failed is not None:
+            raise DiskError(f"{self.name}: an earlier edit failed while writing "
+                            f"({self._failed}); open the disk again",
+                            hint="check it with `fsck.fat -n`")
+        files = list(files)
+        check_consistency(self)
+        self._check_space(files)
+        snapshot = bytes(self.table.data)
+        try:
+            plan = EditPlan(self, self.table, timestamp=time.time() if timestamp is None
+                            else timestamp, free_hint=self._free_hint())
+            for folder in folders:
+                plan.directory(split_path(folder, self.name), self.name)
+            for path, data in files:
+                plan.put_file(path, data)
+            writes = self._writes(plan)
+        except BaseException:
+            self.table.data[:] = snapshot
+            self.table.dirty.clear()
+            raise
+        self._execute(writes)
+        return plan.changes
+
+    def _check_space(self, files: list[tuple[str, bytes]]) -> None:
+        size = self.geometry.cluster_size
+        need = sum(-(-len(data) // size) for _, data in files)
+        free = self.table.free_count()
+        if need > free:
+            raise InputError(
+                f"{self.name}: not enough free space: the files need {need} clusters of {size} "
+                f"bytes ({need * size} bytes), {free} are free ({free * size} bytes)",
+                hint=SPACE_HINT + " (a replaced file's clusters are freed only after its new "
+                "copy is written)")
+
+    def _writes(self, plan: EditPlan) -> list[tuple[int, bytes | memoryview]]:
+        """Every write of the plan, in the crash-safe order (offsets in the filesystem)."""
+        g = self.geometry
+        writes: list[tuple[int, bytes | memoryview]] = []
+        for chain, data in plan.file_data:
+            writes.extend(self._chain_writes(chain, data))
+        for directory in plan.dirs.values():
+            writes.extend((g.cluster_offset(cluster), chunk)
+                          for cluster, chunk in directory.new_clusters())
+        writes.extend(self._fat_writes())
+        for directory in plan.dirs.values():
+            writes.extend(directory.dirty_writes())
+        for cluster in plan.frees:
+            self.table.put(cluster, 0)
+        writes.extend(self._fat_writes())
+        if self._fsinfo_sector is not None:
+            info = bytearray(self._fsinfo)
+            struct.pack_into("<I", info, 488, self.table.free_count())
+            if plan.allocated:
+                struct.pack_into("<I", info, 492, plan.allocated[-1])
+            self._fsinfo = bytes(info)
+            writes.append((self._fsinfo_sector * g.sector_size, self._fsinfo))
+        for offset, chunk in writes:  # a bug guard: never outside the filesystem
+            if offset < g.sector_size or offset + len(chunk) > g.image_bytes:
+                raise InternalError(f"{self.name}: planned write at {offset} "
+                                    f"(+{len(chunk)}) is outside the filesystem")
+        return writes
+
+    def _chain_writes(self, chain: list[int], data: bytes) -> list[tuple[int, bytes | memoryview]]:
+        """The data of one file: one write per run of consecutive clusters, the last cluster
+        padded with zeros."""
+        size = self.geometry.cluster_size
+        view = memoryview(data)
+        out: list[tuple[int, bytes | memoryview]] = []
+        index = 0
+        while index < len(chain):
+            run = 1
+            while index + run < len(chain) and chain[index + run] == chain[index] + run:
+                run += 1
+            piece = view[index * size:(index + run) * size]
+            if len(piece) < run * size:
+                piece = memoryview(bytes(piece) + bytes(run * size - len(piece)))
+            out.append((self.geometry.cluster_offset(chain[index]), piece))
+            index += run
+        return out
+
+    def _fat_writes(self) -> list[tuple[int, bytes | memoryview]]:
+        g = self.geometry
+        runs = self.table.sector_runs(self.table.dirty)
+        self.table.dirty.clear()
+        return [((g.fat_start + copy * g.fat_sectors) * g.sector_size + at, chunk)
+                for copy in range(g.num_fats) for at, chunk in runs]
+
+    def _execute(self, writes: list[tuple[int, bytes | memoryview]]) -> None:
+        self._failed = "interrupted"
+        for offset, chunk in writes:
+            self._pwrite(offset, chunk)
+        try:
+            os.fsync(self._fd)
+        except OSError as err:
+            raise self._io_error(err, "flush", self.offset) from None
+        self._failed = None
+
+    def _pwrite(self, offset: int, chunk: bytes | memoryview) -> None:
+        view = memoryview(chunk)
+        position = self.offset + offset
+        done = 0
+        while done < len(view):
+            try:
+                count = os.pwrite(self._fd, view[done:], position + done)
+            except OSError as err:
+                raise self._io_error(err, "write", position + done) from None
+            if count <= 0:
+                self._failed = f"short write at offset {position + done}"
+                raise DiskError(f"{self.name}: short write at offset {position + done}",
+                                hint="is the disk smaller than its partition table says?")
+            done += count
+
+    def _io_error(self, err: OSError, doing: str, position: int) -> RpibootError:
+        self._failed = f"{doing} at offset {position}: {err.strerror}"
+        message = f"{self.name}: cannot {doing} at offset {position}: {err.strerror}"
+        if err.errno in _GONE:
+            return DeviceGone(message, hint="the disk went away (unplugged, or the board "
+                              "reset); check it with `fsck.fat -n` once it is back")
+        return DiskError(message, hint="check the disk (dmesg) and run `fsck.fat -n` on it")
