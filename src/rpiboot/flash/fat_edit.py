@@ -35,7 +35,7 @@ from rpiboot.bootimg.reader import FSCK_HINT, FatImage
 from rpiboot.errors import DeviceGone, InputError, InternalError, RpibootError
 from rpiboot.flash.fat_plan import SPACE_HINT, EditPlan, FileChange, split_path
 
-__all__ = ["DiskError", "FatEditor", "FileChange", "open_fat"]
+__all__ = ["DiskError", "FatEditor", "FileChange", "open_disk", "open_fat"]
 
 _FSINFO_SIGNATURES = ((0, 0x41615252), (484, 0x61417272), (508, 0xAA550000))
 _GONE = {errno.ENODEV, errno.ENXIO}
@@ -45,10 +45,9 @@ class DiskError(RpibootError):
     """Reading or writing the disk failed (an I/O error, a short write, no space)."""
 
 
-def open_fat(path: str | os.PathLike[str], *, offset: int = 0, size: int | None = None
-             ) -> FatEditor:
-    """Open the FAT filesystem at byte ``offset`` of ``path`` (``size`` bytes long, when
-    known) for editing; a block device is opened exclusively (O_EXCL: not while mounted)."""
+def open_disk(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for reading and writing, unbuffered; a block device exclusively
+    (O_EXCL: refused while it is mounted or opened exclusively elsewhere)."""
     flags = os.O_RDWR | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
     try:
         if stat.S_ISBLK(os.stat(path).st_mode):
@@ -58,7 +57,14 @@ def open_fat(path: str | os.PathLike[str], *, offset: int = 0, size: int | None 
         hint = ("is it mounted? unmount it first" if err.errno == errno.EBUSY
                 else "check the path and your permissions")
         raise InputError(f"{path}: cannot open for writing: {err.strerror}", hint=hint) from None
-    handle = open(fd, "r+b", buffering=0)  # noqa: SIM115 - closed by close()/__exit__
+    return open(fd, "r+b", buffering=0)  # the caller closes it
+
+
+def open_fat(path: str | os.PathLike[str], *, offset: int = 0, size: int | None = None
+             ) -> FatEditor:
+    """Open the FAT filesystem at byte ``offset`` of ``path`` (``size`` bytes long, when
+    known) for editing (see :func:`open_disk`)."""
+    handle = open_disk(path)
     try:
         return FatEditor(handle, offset=offset, size=size, name=str(path))
     except BaseException:
