@@ -34,11 +34,30 @@ from rpiboot.bootimg.fattable import FatTable
 from rpiboot.bootimg.reader import FSCK_HINT, FatImage
 from rpiboot.errors import DeviceGone, InputError, InternalError, RpibootError
 from rpiboot.flash.fat_plan import SPACE_HINT, EditPlan, FileChange, split_path
+from rpiboot.record import record
 
-__all__ = ["DiskError", "FatEditor", "FileChange", "open_disk", "open_fat"]
+__all__ = ["DiskError", "FatEditor", "FileChange", "PlannedEdit", "PlannedWrite", "open_disk",
+           "open_fat"]
 
 _FSINFO_SIGNATURES = ((0, 0x41615252), (484, 0x61417272), (508, 0xAA550000))
 _GONE = {errno.ENODEV, errno.ENXIO}
+
+
+@record
+class PlannedWrite:
+    """One write of a planned edit."""
+
+    phase: str  # "data" | "fat" | "entries" | "free" | "fsinfo" (the order they happen in)
+    offset: int  # bytes from the start of the filesystem
+    data: bytes | memoryview
+
+
+@record
+class PlannedEdit:
+    """What an edit will change and every write that does it, in order."""
+
+    changes: tuple[FileChange, ...]
+    writes: tuple[PlannedWrite, ...]
 
 
 class DiskError(RpibootError):
@@ -92,6 +111,7 @@ class FatEditor(FatImage):
         self.table = FatTable(self._fat, g.fat_type, g.clusters, g.sector_size)
         self._fat = self.table.data  # chain walks see the edits
         self._failed: str | None = None
+        self._pending: tuple[PlannedEdit, bytes] | None = None
 
     def __enter__(self) -> FatEditor:
         return self
@@ -158,12 +178,22 @@ class FatEditor(FatImage):
     def write_files(self, files: Iterable[tuple[str, bytes]], *, folders: Iterable[str] = (),
                     timestamp: float | None = None) -> list[FileChange]:
         """Create or replace ``files`` ((path, contents) pairs) and create ``folders``, as one
-        edit: every check first (nothing is written when one fails), then the writes in the
-        order of the module docstring.  ``timestamp``: the entries' time (UTC, default now)."""
+        edit: :meth:`plan` (every check; nothing is written when one fails), then
+        :meth:`apply`.  ``timestamp``: the entries' time (UTC, default now)."""
+        edit = self.plan(files, folders=folders, timestamp=timestamp)
+        self.apply(edit)
+        return list(edit.changes)
+
+    def plan(self, files: Iterable[tuple[str, bytes]], *, folders: Iterable[str] = (),
+             timestamp: float | None = None) -> PlannedEdit:
+        """Check and plan an edit without writing anything: the changes and every write, in
+        the order :meth:`apply` makes them.  Until it is applied or :meth:`discard`-ed, the
+        editor reads its own plan (a new plan discards an unapplied one)."""
         if self._failed is not None:
             raise DiskError(f"{self.name}: an earlier edit failed while writing "
                             f"({self._failed}); open the disk again",
                             hint="check it with `fsck.fat -n`")
+        self.discard()
         files = list(files)
         check_consistency(self)
         self._check_space(files)
@@ -175,13 +205,36 @@ class FatEditor(FatImage):
                 plan.directory(split_path(folder, self.name), self.name)
             for path, data in files:
                 plan.put_file(path, data)
-            writes = self._writes(plan)
+            edit = PlannedEdit(changes=tuple(plan.changes), writes=tuple(self._writes(plan)))
         except BaseException:
             self.table.data[:] = snapshot
             self.table.dirty.clear()
             raise
-        self._execute(writes)
-        return plan.changes
+        self._pending = (edit, snapshot)
+        return edit
+
+    def discard(self) -> None:
+        """Forget an unapplied plan (the in-memory FAT goes back to the disk's)."""
+        if self._pending is not None:
+            self.table.data[:] = self._pending[1]
+            self.table.dirty.clear()
+            self._pending = None
+
+    def apply(self, edit: PlannedEdit) -> None:
+        """Make the writes of ``edit`` (the editor's latest plan), then fsync."""
+        if self._pending is None or self._pending[0] is not edit:
+            raise InternalError(f"{self.name}: apply() needs the editor's latest plan")
+        self._pending = None
+        self._failed = "interrupted"
+        for write in edit.writes:
+            self._pwrite(write.offset, write.data)
+            if write.phase == "fsinfo":
+                self._fsinfo = bytes(write.data)
+        try:
+            os.fsync(self._fd)
+        except OSError as err:
+            raise self._io_error(err, "flush", self.offset) from None
+        self._failed = None
 
     def _check_space(self, files: list[tuple[str, bytes]]) -> None:
         size = self.geometry.cluster_size
@@ -194,32 +247,31 @@ class FatEditor(FatImage):
                 hint=SPACE_HINT + " (a replaced file's clusters are freed only after its new "
                 "copy is written)")
 
-    def _writes(self, plan: EditPlan) -> list[tuple[int, bytes | memoryview]]:
-        """Every write of the plan, in the crash-safe order (offsets in the filesystem)."""
+    def _writes(self, plan: EditPlan) -> list[PlannedWrite]:
+        """Every write of the plan, in the crash-safe order of the module docstring."""
         g = self.geometry
-        writes: list[tuple[int, bytes | memoryview]] = []
-        for chain, data in plan.file_data:
-            writes.extend(self._chain_writes(chain, data))
-        for directory in plan.dirs.values():
-            writes.extend((g.cluster_offset(cluster), chunk)
-                          for cluster, chunk in directory.new_clusters())
-        writes.extend(self._fat_writes())
-        for directory in plan.dirs.values():
-            writes.extend(directory.dirty_writes())
+        writes = [PlannedWrite("data", offset, chunk) for chain, data in plan.file_data
+                  for offset, chunk in self._chain_writes(chain, data)]
+        writes.extend(PlannedWrite("data", g.cluster_offset(cluster), chunk)
+                      for directory in plan.dirs.values()
+                      for cluster, chunk in directory.new_clusters())
+        writes.extend(self._fat_writes("fat"))
+        writes.extend(PlannedWrite("entries", offset, chunk) for directory in plan.dirs.values()
+                      for offset, chunk in directory.dirty_writes())
         for cluster in plan.frees:
             self.table.put(cluster, 0)
-        writes.extend(self._fat_writes())
+        writes.extend(self._fat_writes("free"))
         if self._fsinfo_sector is not None:
             info = bytearray(self._fsinfo)
             struct.pack_into("<I", info, 488, self.table.free_count())
             if plan.allocated:
                 struct.pack_into("<I", info, 492, plan.allocated[-1])
-            self._fsinfo = bytes(info)
-            writes.append((self._fsinfo_sector * g.sector_size, self._fsinfo))
-        for offset, chunk in writes:  # a bug guard: never outside the filesystem
-            if offset < g.sector_size or offset + len(chunk) > g.image_bytes:
-                raise InternalError(f"{self.name}: planned write at {offset} "
-                                    f"(+{len(chunk)}) is outside the filesystem")
+            writes.append(PlannedWrite("fsinfo", self._fsinfo_sector * g.sector_size,
+                                       bytes(info)))
+        for write in writes:  # a bug guard: never outside the filesystem
+            if write.offset < g.sector_size or write.offset + len(write.data) > g.image_bytes:
+                raise InternalError(f"{self.name}: planned write at {write.offset} "
+                                    f"(+{len(write.data)}) is outside the filesystem")
         return writes
 
     def _chain_writes(self, chain: list[int], data: bytes) -> list[tuple[int, bytes | memoryview]]:
@@ -240,22 +292,12 @@ class FatEditor(FatImage):
             index += run
         return out
 
-    def _fat_writes(self) -> list[tuple[int, bytes | memoryview]]:
+    def _fat_writes(self, phase: str) -> list[PlannedWrite]:
         g = self.geometry
         runs = self.table.sector_runs(self.table.dirty)
         self.table.dirty.clear()
-        return [((g.fat_start + copy * g.fat_sectors) * g.sector_size + at, chunk)
-                for copy in range(g.num_fats) for at, chunk in runs]
-
-    def _execute(self, writes: list[tuple[int, bytes | memoryview]]) -> None:
-        self._failed = "interrupted"
-        for offset, chunk in writes:
-            self._pwrite(offset, chunk)
-        try:
-            os.fsync(self._fd)
-        except OSError as err:
-            raise self._io_error(err, "flush", self.offset) from None
-        self._failed = None
+        return [PlannedWrite(phase, (g.fat_start + copy * g.fat_sectors) * g.sector_size + at,
+                             chunk) for copy in range(g.num_fats) for at, chunk in runs]
 
     def _pwrite(self, offset: int, chunk: bytes | memoryview) -> None:
         view = memoryview(chunk)
