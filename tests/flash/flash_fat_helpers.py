@@ -73,7 +73,7 @@ def mbr_disk(path: Path, fs: bytes, *, kind: int = 0x0C, start_lba: int = 2048,
     mbr = bytearray(512)
     mbr[:4] = b"\xfa\xb8\x00\x10"  # not a jump: this is no FAT boot sector
     struct.pack_into("<I", mbr, 440, 0x5A5A1234)
-    entries = [(kind, start_lba, sectors)] + list(extra or [])
+    entries = [(kind, start_lba, sectors), *(extra or [])]
     slots = [first_slot] + [s for s in range(4) if s != first_slot]
     for slot, (entry_kind, lba, count) in zip(slots, entries, strict=False):
         struct.pack_into("<B3sB3sII", mbr, 446 + 16 * slot, 0x80 if slot == first_slot else 0,

@@ -6,7 +6,9 @@ cluster) otherwise:
 * every chain (the FAT32 root, each directory, each file) starts inside the data area, links
   only to clusters inside it and ends with an end-of-chain mark (not in a free cluster);
 * no cluster belongs to two chains (cross-linked files), and no chain loops;
-* each file's chain has exactly the clusters its size needs (fsck.fat would truncate it).
+* each file's chain has exactly the clusters its size needs (fsck.fat would truncate it);
+* every sub-directory starts with its '.' and '..' entries, and no directory holds entries
+  after its end-of-directory mark (see :func:`_listing`).
 
 So a cluster whose FAT entry is 0 belongs to nothing and may be allocated, and freeing the
 chain of a file removes nothing another file uses.  The work is bounded: each cluster is
@@ -18,7 +20,7 @@ from __future__ import annotations
 import struct
 from array import array
 
-from rpiboot.bootimg.direntry import FatEntry
+from rpiboot.bootimg.direntry import ATTR_DIR, ENTRY_SIZE, FatEntry, parse_directory
 from rpiboot.bootimg.fattable import END_OF_CHAIN
 from rpiboot.bootimg.reader import FSCK_HINT, MAX_DEPTH, FatImage
 from rpiboot.errors import InputError
@@ -87,6 +89,42 @@ class _Claims:
         return count
 
 
+def _check_dots(image: FatImage, data: bytes, entry: FatEntry, parent: int) -> None:
+    """A sub-directory starts with '.' (itself) and '..' (its parent, 0 for the root)."""
+    root = int(struct.unpack_from("<I", image.boot_sector, 44)[0])
+    for slot, (name, cluster) in enumerate(((".", entry.first_cluster), ("..", parent))):
+        raw = data[slot * ENTRY_SIZE:(slot + 1) * ENTRY_SIZE]
+        if len(raw) < ENTRY_SIZE or raw[:11] != name.ljust(11).encode() \
+                or not raw[11] & ATTR_DIR:
+            raise InputError(f"{image.name}: /{entry.path}: slot {slot} is not its {name!r} "
+                             "entry (this is not the start of a directory)", hint=FSCK_HINT)
+        high, low = struct.unpack_from("<H", raw, 20)[0], struct.unpack_from("<H", raw, 26)[0]
+        points = (high << 16) * (image.geometry.fat_type == 32) | low
+        if points != cluster and not (name == ".." and cluster == 0 and points == root):
+            raise InputError(f"{image.name}: /{entry.path}: its {name!r} entry points to "
+                             f"cluster {points}, not {cluster}", hint=FSCK_HINT)
+
+
+def _listing(image: FatImage, entry: FatEntry | None, parent: int = 0) -> list[FatEntry]:
+    """The entries of a directory, once it is known that its dot entries are right and
+    that nothing hides after its end mark: Linux, Windows and mtools stop at the first slot
+    starting with 0x00, fsck.fat reads on, so a live-looking slot after it would be a file
+    to one and free space to the other."""
+    data = image.directory_bytes(entry)
+    if entry is not None:
+        _check_dots(image, data, entry, parent)
+    end = next((at for at in range(0, len(data) - ENTRY_SIZE + 1, ENTRY_SIZE)
+                if data[at] == 0), len(data))
+    for at in range(end + ENTRY_SIZE, len(data) - ENTRY_SIZE + 1, ENTRY_SIZE):
+        if data[at] not in (0x00, 0xE5):
+            path = "the root directory" if entry is None else "/" + entry.path
+            raise InputError(f"{image.name}: {path}: slot {at // ENTRY_SIZE} holds an entry "
+                             f"after the end-of-directory mark in slot {end // ENTRY_SIZE}",
+                             hint=FSCK_HINT)
+    parents = () if entry is None else entry.parts
+    return list(parse_directory(data, parents, image.geometry.fat_type == 32))
+
+
 def check_consistency(image: FatImage) -> FsSummary:
     """Walk every directory and claim every chain; InputError at the first inconsistency."""
     claims = _Claims(image)
@@ -94,9 +132,9 @@ def check_consistency(image: FatImage) -> FsSummary:
         root = int(struct.unpack_from("<I", image.boot_sector, 44)[0])
         claims.chain(root, "the root directory", None)
     files = directories = 0
-    stack: list[tuple[list[FatEntry], int]] = [(image.list_dir(None), 0)]
+    stack: list[tuple[list[FatEntry], int, int]] = [(_listing(image, None), 0, 0)]
     while stack:
-        entries, depth = stack.pop()
+        entries, depth, parent = stack.pop()
         for entry in entries:
             path = "/" + entry.path
             if not entry.is_dir:
@@ -108,6 +146,6 @@ def check_consistency(image: FatImage) -> FsSummary:
                 raise InputError(f"{image.name}: {path}: directories nested more than "
                                  f"{MAX_DEPTH} levels deep", hint=FSCK_HINT)
             claims.chain(entry.first_cluster, path, None)
-            stack.append((image.list_dir(entry), depth + 1))
+            stack.append((_listing(image, entry, parent), depth + 1, entry.first_cluster))
     return FsSummary(files=files, directories=directories,
                      clusters_in_chains=claims.claimed)

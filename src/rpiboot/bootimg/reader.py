@@ -287,16 +287,18 @@ class FatImage:
                 return raw[:11].decode("cp437").rstrip(" ")
         return self.bpb_label
 
+    def directory_bytes(self, entry: FatEntry | None = None) -> bytes:
+        """The raw bytes of the root (``entry`` None) or of a directory entry."""
+        if entry is None:
+            return self._root_bytes()
+        return b"".join(self._read_clusters(entry.first_cluster, None,
+                                            f"directory {entry.path!r}"))
+
     def list_dir(self, entry: FatEntry | None = None) -> list[FatEntry]:
         """Entries of the root (``entry`` None) or of a directory entry."""
-        parents: tuple[str, ...]
-        if entry is None:
-            data, parents = self._root_bytes(), ()
-        else:
-            data = b"".join(self._read_clusters(entry.first_cluster, None,
-                                                f"directory {entry.path!r}"))
-            parents = entry.parts
-        return list(parse_directory(data, parents, self.geometry.fat_type == 32))
+        parents = () if entry is None else entry.parts
+        return list(parse_directory(self.directory_bytes(entry), parents,
+                                    self.geometry.fat_type == 32))
 
     def _claim(self, entry: FatEntry | None, owners: dict[int, str]) -> None:
         """Record the clusters of a directory; one that is already taken means the tree

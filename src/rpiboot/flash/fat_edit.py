@@ -15,7 +15,8 @@ orphaned long name that ``fsck.fat -a`` removes:
 3. the directory entries in existing directory sectors (a new entry, or a replaced file's
    entry pointing at its new chain) — this is what makes the change visible;
 4. every FAT copy again: replaced files' old chains freed;
-5. the FAT32 FSInfo sector (exact free count, last allocated cluster); then fsync.
+5. the FAT32 FSInfo sector (the free count fsck.fat expects, the last cluster allocated);
+   then fsync.
 """
 
 from __future__ import annotations
@@ -106,17 +107,35 @@ class FatEditor(FatImage):
                              f"{g.image_bytes} bytes but its partition holds {size}",
                              hint=FSCK_HINT)
         self._fd = handle.fileno()
+        self._check_bpb()
         self._check_fat_copies()
         self._fsinfo_sector, self._fsinfo = self._find_fsinfo()
         self.table = FatTable(self._fat, g.fat_type, g.clusters, g.sector_size)
         self._fat = self.table.data  # chain walks see the edits
         self._failed: str | None = None
         self._pending: tuple[PlannedEdit, bytes] | None = None
+        self._in_chains = 0  # clusters in chains, counted by the check before each plan
 
     def __enter__(self) -> FatEditor:
         return self
 
     # -- checks at open ---------------------------------------------------------------------
+    def _check_bpb(self) -> None:
+        """Fields the reader tolerates but other systems read differently (so an edit would
+        not be what they see): Linux refuses such filesystems too."""
+        g = self.geometry
+        problem = None
+        if g.media != 0xF0 and g.media < 0xF8:
+            problem = f"media (offset 0x15) is 0x{g.media:02x}, not 0xf0 or 0xf8..0xff"
+        elif g.fat_type == 32 and g.root_entries:
+            problem = f"root_entries (offset 0x11) is {g.root_entries}, must be 0 on FAT32"
+        elif g.fat_type != 32 and (not g.root_entries
+                                   or g.root_entries * 32 % g.sector_size):
+            problem = (f"root_entries (offset 0x11) is {g.root_entries}, not a whole number "
+                       f"of {g.sector_size}-byte sectors")
+        if problem:
+            raise InputError(f"{self.name}: boot sector field {problem}", hint=FSCK_HINT)
+
     def _check_fat_copies(self) -> None:
         g = self.geometry
         if g.fat_type == 32 and struct.unpack_from("<H", self.boot_sector, 40)[0] & 0x80:
@@ -195,7 +214,7 @@ class FatEditor(FatImage):
                             hint="check it with `fsck.fat -n`")
         self.discard()
         files = list(files)
-        check_consistency(self)
+        self._in_chains = check_consistency(self).clusters_in_chains
         self._check_space(files)
         snapshot = bytes(self.table.data)
         try:
@@ -262,17 +281,24 @@ class FatEditor(FatImage):
             self.table.put(cluster, 0)
         writes.extend(self._fat_writes("free"))
         if self._fsinfo_sector is not None:
-            info = bytearray(self._fsinfo)
-            struct.pack_into("<I", info, 488, self.table.free_count())
-            if plan.allocated:
-                struct.pack_into("<I", info, 492, plan.allocated[-1])
             writes.append(PlannedWrite("fsinfo", self._fsinfo_sector * g.sector_size,
-                                       bytes(info)))
+                                       self._new_fsinfo(plan)))
         for write in writes:  # a bug guard: never outside the filesystem
             if write.offset < g.sector_size or write.offset + len(write.data) > g.image_bytes:
                 raise InternalError(f"{self.name}: planned write at {write.offset} "
                                     f"(+{len(write.data)}) is outside the filesystem")
         return writes
+
+    def _new_fsinfo(self, plan: EditPlan) -> bytes:
+        """The FSInfo sector after the edit: the last cluster allocated, and the free count
+        as fsck.fat counts it (every cluster in no chain: lost clusters are free once it has
+        reclaimed them), whatever was stored before."""
+        info = bytearray(self._fsinfo)
+        in_chains = self._in_chains + len(plan.allocated) - len(plan.frees)
+        struct.pack_into("<I", info, 488, self.geometry.clusters - in_chains)
+        if plan.allocated:
+            struct.pack_into("<I", info, 492, plan.allocated[-1])
+        return bytes(info)
 
     def _chain_writes(self, chain: list[int], data: bytes) -> list[tuple[int, bytes | memoryview]]:
         """The data of one file: one write per run of consecutive clusters, the last cluster
