@@ -7,12 +7,12 @@ import struct
 from pathlib import Path
 
 import pytest
-from flash_fat_helpers import fsck_clean, mdir_names, mkfs, mtype
+from flash_fat_helpers import EFI_SYSTEM, fsck_clean, gpt_disk, mbr_disk, mdir_names, mkfs, mtype
 
 from rpiboot.bootimg.inspect import image_info
 from rpiboot.bootimg.reader import FatImage
 from rpiboot.errors import InputError
-from rpiboot.flash.fat_edit import FatEditor, open_fat
+from rpiboot.flash.fat_edit import FatEditor, open_fat, open_partition
 
 STAMP = 1_700_000_000  # 2023-11-14 22:13:20 UTC
 BASE_FILES = {
@@ -231,3 +231,21 @@ def test_a_plan_can_be_looked_at_and_discarded(tmp_path: Path) -> None:
         fs.write_file("config.txt", b"after the discard", timestamp=STAMP)
     fsck_clean(image)
     assert mtype(image, "config.txt") == b"after the discard"
+
+
+def test_opening_the_fat_partition_of_a_disk(tmp_path: Path) -> None:
+    fs = _base(tmp_path, 16).read_bytes()
+    disk = tmp_path / "disk.img"
+    offset, length = mbr_disk(disk, fs, kind=0x0E, start_lba=4096)
+    with FatEditor.open(disk) as editor:
+        assert editor.offset == offset and editor.name == f"{disk}, MBR partition 1 (type 0x0e)"
+        editor.write_file("on-the-disk.txt", b"inside the partition", timestamp=STAMP)
+    fsck_clean(disk, offset, length)
+    assert mtype(disk, "on-the-disk.txt", offset) == b"inside the partition"
+    gpt = tmp_path / "gpt.img"
+    offset, length = gpt_disk(gpt, fs, kind=EFI_SYSTEM, lba=4096, start_lba=256)
+    editor, part = open_partition(gpt)
+    with editor:
+        assert (part.scheme, part.number, part.start) == ("gpt", 1, offset)
+        editor.write_file("efi.txt", b"esp", timestamp=STAMP)
+    fsck_clean(gpt, offset, length)

@@ -28,7 +28,7 @@ EDIT = [("config.txt", b"replaced\n" * 300), ("sub/new file.txt", b"new\n"),
         ("added/here.txt", b"added\n")]
 STAMP = 1_700_000_000
 TIME_LIMIT = 5.0
-HOSTILE = settings(max_examples=60, deadline=None, derandomize=True,
+HOSTILE = settings(max_examples=100, deadline=None, derandomize=True,
                    suppress_health_check=[HealthCheck.too_slow,
                                           HealthCheck.function_scoped_fixture])
 _WORK = Path(tempfile.mkdtemp(prefix="rpiboot-fat-hostile-"))

@@ -26,15 +26,13 @@ import fnmatch
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import BinaryIO
 
 from rpiboot.bootimg.fatcheck import check_consistency
 from rpiboot.bootimg.names import same_name_key, validate_name
-from rpiboot.bootimg.partitions import Partition, find_fat_partition
 from rpiboot.bootimg.reader import FatImage
 from rpiboot.bootimg.tree import SourceDir, scan_tree
 from rpiboot.errors import InputError
-from rpiboot.flash.fat_edit import DiskError, FatEditor, open_disk
+from rpiboot.flash.fat_edit import DiskError, open_partition
 from rpiboot.flash.template import TEMPLATE_HINT, Template, parse_template
 from rpiboot.fspaths import read_file
 from rpiboot.record import record
@@ -198,21 +196,6 @@ class CustomizeFolder:
         return files, folders
 
 
-def _locate(handle: BinaryIO, name: str, partition: int | None, sector_size: int | None
-            ) -> Partition:
-    fd = handle.fileno()
-
-    def read(offset: int, count: int) -> bytes:
-        try:
-            return os.pread(fd, count, offset)
-        except OSError as err:
-            raise InputError(f"{name}: cannot read at offset {offset}: {err.strerror}") from None
-
-    size = os.lseek(fd, 0, os.SEEK_END)
-    return find_fat_partition(read, size, name=name, partition=partition,
-                              sector_size=sector_size)
-
-
 def customize_disk(target_path: str | os.PathLike[str], folder: str | os.PathLike[str]
                    | CustomizeFolder, fields: Mapping[str, str], *,
                    partition: int | None = None, sector_size: int | None = None,
@@ -223,17 +206,11 @@ def customize_disk(target_path: str | os.PathLike[str], folder: str | os.PathLik
     """
     source = folder if isinstance(folder, CustomizeFolder) else CustomizeFolder.load(folder)
     files, folders = source.render(fields)
-    handle = open_disk(target_path)
-    try:
-        part = _locate(handle, str(target_path), partition, sector_size)
-        name = (str(target_path) if part.scheme == "none"
-                else f"{target_path}, {part.description}")
-        editor = FatEditor(handle, offset=part.start, size=part.size, name=name)
+    editor, part = open_partition(target_path, partition=partition, sector_size=sector_size)
+    with editor:
         changes = editor.write_files([(item.path, item.data) for item in files],
                                      folders=folders, timestamp=timestamp)
-    finally:
-        handle.close()
-    verify_files(target_path, part.start, name, files)
+    verify_files(target_path, part.start, editor.name, files)
     return [CustomizedFile(path=change.path, source=item.source, size=change.size,
                            action="created" if change.created else "replaced",
                            templated=item.templated)

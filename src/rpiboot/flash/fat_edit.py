@@ -32,13 +32,14 @@ from typing import BinaryIO
 from rpiboot.bootimg.direntry import FatEntry
 from rpiboot.bootimg.fatcheck import check_consistency
 from rpiboot.bootimg.fattable import FatTable
+from rpiboot.bootimg.partitions import Partition, find_fat_partition
 from rpiboot.bootimg.reader import FSCK_HINT, FatImage
 from rpiboot.errors import DeviceGone, InputError, InternalError, RpibootError
 from rpiboot.flash.fat_plan import SPACE_HINT, EditPlan, FileChange, split_path
 from rpiboot.record import record
 
-__all__ = ["DiskError", "FatEditor", "FileChange", "PlannedEdit", "PlannedWrite", "open_disk",
-           "open_fat"]
+__all__ = ["DiskError", "FatEditor", "FileChange", "PlannedEdit", "PlannedWrite",
+           "locate_partition", "open_disk", "open_fat", "open_partition"]
 
 _FSINFO_SIGNATURES = ((0, 0x41615252), (484, 0x61417272), (508, 0xAA550000))
 _GONE = {errno.ENODEV, errno.ENXIO}
@@ -80,6 +81,41 @@ def open_disk(path: str | os.PathLike[str]) -> BinaryIO:
     return open(fd, "r+b", buffering=0)  # the caller closes it
 
 
+def locate_partition(handle: BinaryIO, name: str, *, partition: int | None = None,
+                     sector_size: int | None = None) -> Partition:
+    """The FAT partition of the disk open as ``handle`` (see :func:`find_fat_partition`)."""
+    fd = handle.fileno()
+
+    def read(offset: int, count: int) -> bytes:
+        try:
+            return os.pread(fd, count, offset)
+        except OSError as err:
+            raise InputError(f"{name}: cannot read at offset {offset}: {err.strerror}") from None
+
+    try:
+        size = os.lseek(fd, 0, os.SEEK_END)
+    except OSError as err:
+        raise InputError(f"{name}: cannot find the disk's size: {err.strerror}") from None
+    return find_fat_partition(read, size, name=name, partition=partition,
+                              sector_size=sector_size)
+
+
+def open_partition(path: str | os.PathLike[str], *, partition: int | None = None,
+                   sector_size: int | None = None) -> tuple[FatEditor, Partition]:
+    """Open the first FAT partition of a disk (MBR or GPT; or the whole disk when it has no
+    partition table), or partition number ``partition``, for editing.  ``sector_size``: the
+    disk's logical sector size when it is not 512 (the unit of MBR LBAs)."""
+    handle = open_disk(path)
+    try:
+        part = locate_partition(handle, str(path), partition=partition,
+                                sector_size=sector_size)
+        name = str(path) if part.scheme == "none" else f"{path}, {part.description}"
+        return FatEditor(handle, offset=part.start, size=part.size, name=name), part
+    except BaseException:
+        handle.close()
+        raise
+
+
 def open_fat(path: str | os.PathLike[str], *, offset: int = 0, size: int | None = None
              ) -> FatEditor:
     """Open the FAT filesystem at byte ``offset`` of ``path`` (``size`` bytes long, when
@@ -115,6 +151,13 @@ class FatEditor(FatImage):
         self._failed: str | None = None
         self._pending: tuple[PlannedEdit, bytes] | None = None
         self._in_chains = 0  # clusters in chains, counted by the check before each plan
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], *, partition: int | None = None
+             ) -> FatEditor:
+        """The first FAT partition of ``path`` (or number ``partition``), opened for editing
+        (see :func:`open_partition`)."""
+        return open_partition(path, partition=partition)[0]
 
     def __enter__(self) -> FatEditor:
         return self
