@@ -21,7 +21,7 @@ import struct
 from array import array
 
 from rpiboot.bootimg.direntry import ATTR_DIR, ENTRY_SIZE, FatEntry, parse_directory
-from rpiboot.bootimg.fattable import END_OF_CHAIN
+from rpiboot.bootimg.fattable import END_OF_CHAIN, entry_array
 from rpiboot.bootimg.reader import FSCK_HINT, MAX_DEPTH, FatImage
 from rpiboot.errors import InputError
 from rpiboot.record import record
@@ -43,6 +43,7 @@ class _Claims:
         self.image = image
         g = image.geometry
         self.owner = array("I", bytes(4 * (g.clusters + 2)))
+        self.links = entry_array(image.fat_bytes(), g.fat_type, g.clusters)
         self.paths: list[str] = []
         self.claimed = 0
 
@@ -72,7 +73,7 @@ class _Claims:
                                   f"{other} (cross-linked)")
             self.owner[cluster] = tag
             count += 1
-            following = self.image.fat_entry(cluster)
+            following = self.links[cluster]
             if following >= end:
                 break
             if following < 2 or following > last:

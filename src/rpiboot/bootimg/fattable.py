@@ -33,6 +33,19 @@ def _native(values: array[int]) -> array[int]:
     return values
 
 
+def entry_array(fat: bytes | bytearray, fat_type: int, clusters: int) -> array[int]:
+    """Every entry 0 .. clusters + 1, decoded (FAT32 without its reserved top bits): one
+    pass in C for FAT16/32, so walking chains costs an index per link."""
+    count = clusters + 2
+    if fat_type == 32:
+        raw = bytearray(fat[:4 * count])
+        raw[3::4] = raw[3::4].translate(_LOW_NIBBLE)
+        return _native(array("I", bytes(raw)))
+    if fat_type == 16:
+        return _native(array("H", bytes(fat[:2 * count])))
+    return array("H", (read_entry(fat, 12, cluster) for cluster in range(count)))
+
+
 class FatTable:
     """One FAT in memory, editable.  ``data`` is the table's bytes (every sector of it);
     :meth:`put` records the sectors it touches in ``dirty``."""
@@ -70,15 +83,7 @@ class FatTable:
         self.dirty.add((at + span - 1) // self.sector_size)
 
     def _values(self) -> array[int]:
-        """Every entry 0 .. clusters + 1 (FAT32 without its reserved top bits)."""
-        count = self.clusters + 2
-        if self.fat_type == 32:
-            raw = bytearray(self.data[:4 * count])
-            raw[3::4] = raw[3::4].translate(_LOW_NIBBLE)
-            return _native(array("I", bytes(raw)))
-        if self.fat_type == 16:
-            return _native(array("H", bytes(self.data[:2 * count])))
-        return array("H", (self.get(cluster) for cluster in range(count)))
+        return entry_array(self.data, self.fat_type, self.clusters)
 
     def free_count(self) -> int:
         """Clusters whose entry is 0 (free), as fsck.fat counts them."""

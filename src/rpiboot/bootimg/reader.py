@@ -202,6 +202,10 @@ class FatImage:
 
     # -- the FAT and cluster chains -----------------------------------------------------
 
+    def fat_bytes(self) -> bytes | bytearray:
+        """The first FAT, as loaded (every sector of it)."""
+        return self._fat
+
     def fat_entry(self, cluster: int) -> int:
         return read_entry(self._fat, self.geometry.fat_type, cluster)
 

@@ -170,6 +170,9 @@ class FatEditor(FatImage):
         problem = None
         if g.media != 0xF0 and g.media < 0xF8:
             problem = f"media (offset 0x15) is 0x{g.media:02x}, not 0xf0 or 0xf8..0xff"
+        elif g.fat_type == 32 and struct.unpack_from("<H", self.boot_sector, 22)[0]:
+            problem = (f"fat_sectors (offset 0x16) is not 0, but {g.clusters} clusters make "
+                       "this FAT32 (Linux and mtools disagree on its layout)")
         elif g.fat_type == 32 and g.root_entries:
             problem = f"root_entries (offset 0x11) is {g.root_entries}, must be 0 on FAT32"
         elif g.fat_type != 32 and (not g.root_entries
