@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from flash_fat_helpers import MTOOLS_ENV, fsck, mkfs, mtype
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from rpiboot.bootimg.partitions import find_fat_partition
@@ -92,6 +92,18 @@ def damage(draw: st.DrawFn) -> Damage:
 
 @HOSTILE
 @given(damage())
+# cases that found bugs: an end mark hiding entries from Linux but not from fsck.fat, a
+# FAT32 with root entries, media byte 0, fewer root entries (dot entries then are not
+# where they must be), a lost cluster of value 1 (the FSInfo count), a FAT32 by cluster
+# count with a 16-bit FAT size, a file turned into a volume label that still owns clusters
+@example((12, 1, ((5632, 0),)))
+@example((32, 1, ((17, 33),)))
+@example((12, 1, ((21, 0),)))
+@example((12, 1, ((18, 1),)))
+@example((32, 1, ((16464, 1),)))
+@example((32, 1, ((20, 3),)))
+@example((32, 1, ((23, 3),)))
+@example((32, 2, ((650891, 8),)))
 def test_damaged_filesystems_are_edited_right_or_refused(case: Damage) -> None:
     fat, fats, changes = case
     data = bytearray(_base(fat, fats)[0])

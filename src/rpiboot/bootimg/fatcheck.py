@@ -20,8 +20,16 @@ from __future__ import annotations
 import struct
 from array import array
 
-from rpiboot.bootimg.direntry import ATTR_DIR, ENTRY_SIZE, FatEntry, parse_directory
+from rpiboot.bootimg.direntry import (
+    ATTR_DIR,
+    ATTR_VOLUME,
+    ENTRY_SIZE,
+    FatEntry,
+    parse_directory,
+    raw_entries,
+)
 from rpiboot.bootimg.fattable import END_OF_CHAIN, entry_array
+from rpiboot.bootimg.names import ATTR_LFN
 from rpiboot.bootimg.reader import FSCK_HINT, MAX_DEPTH, FatImage
 from rpiboot.errors import InputError
 from rpiboot.record import record
@@ -106,14 +114,39 @@ def _check_dots(image: FatImage, data: bytes, entry: FatEntry, parent: int) -> N
                              f"cluster {points}, not {cluster}", hint=FSCK_HINT)
 
 
-def _listing(image: FatImage, entry: FatEntry | None, parent: int = 0) -> list[FatEntry]:
+def _hidden_owners(image: FatImage, data: bytes, entry: FatEntry | None
+                   ) -> list[tuple[str, int, int]]:
+    """(what, first cluster, size) of the entries a listing leaves out that still own
+    clusters to fsck.fat: volume labels with a cluster.  A '.' or '..' entry anywhere but
+    the first two slots of a sub-directory is refused."""
+    where = "the root directory" if entry is None else "/" + entry.path
+    owners = []
+    for slot, raw in enumerate(raw_entries(data)):
+        attr = raw[11]
+        if raw[0] == 0xE5 or attr == ATTR_LFN:
+            continue
+        (high, low, size) = struct.unpack_from("<H4xHI", raw, 20)
+        cluster = (high << 16) * (image.geometry.fat_type == 32) | low
+        if raw[:2] in (b". ", b"..") and attr & ATTR_DIR and (entry is None or slot >= 2):
+            raise InputError(f"{image.name}: {where}: slot {slot} is a stray "
+                             f"{raw[:2].decode().strip()!r} entry", hint=FSCK_HINT)
+        if attr & ATTR_VOLUME and cluster:
+            owners.append((f"{where} (the volume label entry in slot {slot})", cluster, size))
+    return owners
+
+
+def _listing(image: FatImage, entry: FatEntry | None, parent: int, claims: _Claims
+             ) -> list[FatEntry]:
     """The entries of a directory, once it is known that its dot entries are right and
     that nothing hides after its end mark: Linux, Windows and mtools stop at the first slot
     starting with 0x00, fsck.fat reads on, so a live-looking slot after it would be a file
-    to one and free space to the other."""
+    to one and free space to the other.  Chains owned by entries it leaves out are
+    claimed."""
     data = image.directory_bytes(entry)
     if entry is not None:
         _check_dots(image, data, entry, parent)
+    for what, cluster, size in _hidden_owners(image, data, entry):
+        claims.chain(cluster, what, size)
     end = next((at for at in range(0, len(data) - ENTRY_SIZE + 1, ENTRY_SIZE)
                 if data[at] == 0), len(data))
     for at in range(end + ENTRY_SIZE, len(data) - ENTRY_SIZE + 1, ENTRY_SIZE):
@@ -133,7 +166,7 @@ def check_consistency(image: FatImage) -> FsSummary:
         root = int(struct.unpack_from("<I", image.boot_sector, 44)[0])
         claims.chain(root, "the root directory", None)
     files = directories = 0
-    stack: list[tuple[list[FatEntry], int, int]] = [(_listing(image, None), 0, 0)]
+    stack: list[tuple[list[FatEntry], int, int]] = [(_listing(image, None, 0, claims), 0, 0)]
     while stack:
         entries, depth, parent = stack.pop()
         for entry in entries:
@@ -147,6 +180,7 @@ def check_consistency(image: FatImage) -> FsSummary:
                 raise InputError(f"{image.name}: {path}: directories nested more than "
                                  f"{MAX_DEPTH} levels deep", hint=FSCK_HINT)
             claims.chain(entry.first_cluster, path, None)
-            stack.append((_listing(image, entry, parent), depth + 1, entry.first_cluster))
+            stack.append((_listing(image, entry, parent, claims), depth + 1,
+                          entry.first_cluster))
     return FsSummary(files=files, directories=directories,
                      clusters_in_chains=claims.claimed)

@@ -38,7 +38,7 @@ from rpiboot.fspaths import read_file
 from rpiboot.record import record
 
 __all__ = ["ALIASES", "VERBATIM_FILE", "CustomizeFolder", "CustomizedFile", "RenderedFile",
-           "board_fields", "customize_disk"]
+           "board_fields", "customize_disk", "verify_files"]
 
 VERBATIM_FILE = ".verbatim"
 # lower-case field -> the metadata record it stands for

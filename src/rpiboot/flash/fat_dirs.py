@@ -100,15 +100,14 @@ class DirBuffer:
                 length = 0
         return (start, length) if length else (total, 0)
 
-    def place(self, raw: bytes, grow: Grow | None) -> int:
+    def place(self, raw: bytes, grow: Grow) -> int:
         """Write ``raw`` (long-name entries + the short entry) into free slots; the slot of
-        the short entry.  ``grow`` adds clusters when the directory is full (None: it cannot
-        grow, the FAT12/16 root); it raises when the space is not there."""
+        the short entry.  ``grow`` adds clusters when the directory is full (it raises when
+        the space is not there; the caller checks that a FAT12/16 root has :meth:`room`)."""
         count = len(raw) // ENTRY_SIZE
         end = self._end()
         start, length = self._first_run(count)
         if length < count:
-            assert grow is not None, "the caller checks that a fixed root has room"
             missing = (count - length) * ENTRY_SIZE
             clusters = grow(-(-missing // self.geometry.cluster_size))
             self.chain.extend(clusters)

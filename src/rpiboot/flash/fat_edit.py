@@ -17,6 +17,9 @@ orphaned long name that ``fsck.fat -a`` removes:
 4. every FAT copy again: replaced files' old chains freed;
 5. the FAT32 FSInfo sector (the free count fsck.fat expects, the last cluster allocated);
    then fsync.
+
+:meth:`FatEditor.plan` makes every check and returns these writes without making them;
+:meth:`FatEditor.apply` makes them (``write_files`` does both).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from rpiboot.bootimg.partitions import Partition, find_fat_partition
 from rpiboot.bootimg.reader import FSCK_HINT, FatImage
 from rpiboot.errors import DeviceGone, InputError, InternalError, RpibootError
 from rpiboot.flash.fat_plan import SPACE_HINT, EditPlan, FileChange, split_path
+from rpiboot.fspaths import path_error
 from rpiboot.record import record
 
 __all__ = ["DiskError", "FatEditor", "FileChange", "PlannedEdit", "PlannedWrite",
@@ -75,9 +79,10 @@ def open_disk(path: str | os.PathLike[str]) -> BinaryIO:
             flags |= os.O_EXCL
         fd = os.open(path, flags)
     except OSError as err:
-        hint = ("is it mounted? unmount it first" if err.errno == errno.EBUSY
-                else "check the path and your permissions")
-        raise InputError(f"{path}: cannot open for writing: {err.strerror}", hint=hint) from None
+        if err.errno == errno.EBUSY:
+            raise InputError(f"{path}: cannot open for writing: it is busy (mounted, or open "
+                             "exclusively elsewhere)", hint="unmount it first") from None
+        raise path_error(path, err, doing="access (for writing)") from None
     return open(fd, "r+b", buffering=0)  # the caller closes it
 
 
