@@ -5,8 +5,10 @@ InputError and the disk is byte-for-byte unchanged — never another exception, 
 
 from __future__ import annotations
 
+import atexit
 import functools
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -31,7 +33,8 @@ TIME_LIMIT = 5.0
 HOSTILE = settings(max_examples=100, deadline=None, derandomize=True,
                    suppress_health_check=[HealthCheck.too_slow,
                                           HealthCheck.function_scoped_fixture])
-_WORK = Path(tempfile.mkdtemp(prefix="rpiboot-fat-hostile-"))
+_WORK = Path(tempfile.mkdtemp(prefix="rpiboot-fat-hostile-"))  # one per run: hypothesis
+atexit.register(shutil.rmtree, _WORK, ignore_errors=True)   # calls the test many times
 
 
 @functools.cache
