@@ -10,6 +10,7 @@ import pytest
 from flash_fat_helpers import EFI_SYSTEM, fsck_clean, gpt_disk, mbr_disk, mdir_names, mkfs, mtype
 
 from rpiboot.bootimg.inspect import image_info
+from rpiboot.bootimg.names import sfn_checksum
 from rpiboot.bootimg.reader import FatImage
 from rpiboot.errors import InputError
 from rpiboot.flash.fat_edit import FatEditor, open_fat, open_partition
@@ -249,3 +250,32 @@ def test_opening_the_fat_partition_of_a_disk(tmp_path: Path) -> None:
         assert (part.scheme, part.number, part.start) == ("gpt", 1, offset)
         editor.write_file("efi.txt", b"esp", timestamp=STAMP)
     fsck_clean(gpt, offset, length)
+
+
+@pytest.mark.parametrize("mark", [0xE5, 0x00])
+def test_a_new_entry_never_follows_a_dangling_long_name(tmp_path: Path, mark: int) -> None:
+    """A long-name entry left without its short entry (here: the short entry deleted, or
+    made the end of the directory, and the checksum crafted to match) would lend its name
+    to a short entry placed right after it."""
+    image = _base(tmp_path, 16)
+    data = bytearray(image.read_bytes())
+    with FatImage.open(image) as fs:
+        root = fs.geometry.root_start * fs.geometry.sector_size
+        entry = fs.find("Long File Name.txt")
+    assert entry is not None
+    short = root + next(at for at in range(0, 16 * 32, 32)
+                        if data[root + at:root + at + 11] == b"LONGFI~1TXT")
+    assert data[short - 64 + 11] == data[short - 32 + 11] == 0x0F  # its 2 long-name entries
+    if mark == 0:  # the end of the directory: the entries after it go (lost clusters)
+        end = fs.geometry.data_start * fs.geometry.sector_size
+        data[short:end] = bytes(end - short)
+    data[short] = mark  # delete the short entry only: the long name dangles
+    data[short - 64 + 13] = data[short - 32 + 13] = sfn_checksum(b"NEW     TXT")
+    image.write_bytes(bytes(data))
+    with open_fat(image) as fs:
+        fs.write_file("new.txt", b"mine", timestamp=STAMP)
+    names = mdir_names(image)
+    assert names["new.txt"] == "new.txt" and "Long File Name.txt" not in names
+    assert mtype(image, "new.txt") == b"mine"
+    with FatImage.open(image) as fs:
+        assert fs.read_file(fs.find("new.txt")) == b"mine"  # type: ignore[arg-type]

@@ -98,7 +98,8 @@ def damage(draw: st.DrawFn) -> Damage:
 # cases that found bugs: an end mark hiding entries from Linux but not from fsck.fat, a
 # FAT32 with root entries, media byte 0, fewer root entries (dot entries then are not
 # where they must be), a lost cluster of value 1 (the FSInfo count), a FAT32 by cluster
-# count with a 16-bit FAT size, a file turned into a volume label that still owns clusters
+# count with a 16-bit FAT size, a file turned into a volume label that still owns clusters,
+# a short entry turned into a long-name entry (new entries must not follow it)
 @example((12, 1, ((5632, 0),)))
 @example((32, 1, ((17, 33),)))
 @example((12, 1, ((21, 0),)))
@@ -107,6 +108,7 @@ def damage(draw: st.DrawFn) -> Damage:
 @example((32, 1, ((20, 3),)))
 @example((32, 1, ((23, 3),)))
 @example((32, 2, ((650891, 8),)))
+@example((32, 2, ((650955, 15),)))
 def test_damaged_filesystems_are_edited_right_or_refused(case: Damage) -> None:
     fat, fats, changes = case
     data = bytearray(_base(fat, fats)[0])

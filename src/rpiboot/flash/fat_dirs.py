@@ -84,20 +84,28 @@ class DirBuffer:
         """The slot of the end marker (or the slot count when there is none)."""
         return sum(1 for _ in raw_entries(bytes(self.data)))
 
+    def _live_lfn(self, slot: int, end: int) -> bool:
+        at = slot * ENTRY_SIZE
+        return slot < end and self.data[at] != _FREE and self.data[at + 11] == ATTR_LFN
+
     def _first_run(self, count: int) -> tuple[int, int]:
         """(start, length) of the first run of ``count`` free slots, or of the free run that
-        reaches the end of the directory when there is no such run."""
+        reaches the end of the directory when there is no such run.  A run never starts
+        right after a live long-name entry: one left without its short entry (damage) would
+        otherwise be read as the start of the new entry's long name, or lend it its name."""
         end, total = self._end(), len(self.data) // ENTRY_SIZE
         start = length = 0
         for slot in range(total):
-            if slot >= end or self.data[slot * ENTRY_SIZE] == _FREE:
-                if not length:
-                    start = slot
-                length += 1
-                if length == count:
-                    return start, length
-            else:
+            if not (slot >= end or self.data[slot * ENTRY_SIZE] == _FREE):
                 length = 0
+                continue
+            if not length and slot and self._live_lfn(slot - 1, end):
+                continue
+            if not length:
+                start = slot
+            length += 1
+            if length == count:
+                return start, length
         return (start, length) if length else (total, 0)
 
     def place(self, raw: bytes, grow: Grow) -> int:
@@ -112,6 +120,8 @@ class DirBuffer:
             clusters = grow(-(-missing // self.geometry.cluster_size))
             self.chain.extend(clusters)
             self.data.extend(bytes(len(clusters) * self.geometry.cluster_size))
+        for skipped in range(end, start):  # the end mark after a dangling long name moves
+            self.write(skipped, bytes([_FREE]) + bytes(ENTRY_SIZE - 1))
         self.write(start, raw)
         after = start + count
         if after > end and after * ENTRY_SIZE < len(self.data) \
