@@ -38,32 +38,21 @@ from rpiboot.bootimg.fattable import FatTable
 from rpiboot.bootimg.partitions import Partition, find_fat_partition
 from rpiboot.bootimg.reader import FSCK_HINT, FatImage
 from rpiboot.errors import DeviceGone, InputError, InternalError, RpibootError
-from rpiboot.flash.fat_plan import SPACE_HINT, EditPlan, FileChange, split_path
+from rpiboot.flash.fat_plan import (
+    SPACE_HINT,
+    EditPlan,
+    FileChange,
+    PlannedEdit,
+    PlannedWrite,
+    split_path,
+)
 from rpiboot.fspaths import path_error
-from rpiboot.record import record
 
 __all__ = ["DiskError", "FatEditor", "FileChange", "PlannedEdit", "PlannedWrite",
            "locate_partition", "open_disk", "open_fat", "open_partition"]
 
 _FSINFO_SIGNATURES = ((0, 0x41615252), (484, 0x61417272), (508, 0xAA550000))
 _GONE = {errno.ENODEV, errno.ENXIO}
-
-
-@record
-class PlannedWrite:
-    """One write of a planned edit."""
-
-    phase: str  # "data" | "fat" | "entries" | "free" | "fsinfo" (the order they happen in)
-    offset: int  # bytes from the start of the filesystem
-    data: bytes | memoryview
-
-
-@record
-class PlannedEdit:
-    """What an edit will change and every write that does it, in order."""
-
-    changes: tuple[FileChange, ...]
-    writes: tuple[PlannedWrite, ...]
 
 
 class DiskError(RpibootError):

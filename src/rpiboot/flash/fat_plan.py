@@ -34,6 +34,23 @@ class FileChange:
     created: bool  # False: an existing file was replaced
 
 
+@record
+class PlannedWrite:
+    """One write of a planned edit."""
+
+    phase: str  # "data" | "fat" | "entries" | "free" | "fsinfo" (the order they happen in)
+    offset: int  # bytes from the start of the filesystem
+    data: bytes | memoryview
+
+
+@record
+class PlannedEdit:
+    """What an edit will change and every write that does it, in order."""
+
+    changes: tuple[FileChange, ...]
+    writes: tuple[PlannedWrite, ...]
+
+
 def split_path(path: str, where: str) -> tuple[str, ...]:
     """The components of a '/'-separated path, each a valid FAT long name."""
     parts = tuple(path.strip("/").split("/"))
