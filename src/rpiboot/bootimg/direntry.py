@@ -80,8 +80,15 @@ def long_name(pending: list[bytes], short: bytes) -> str | None:
 
 def parse_directory(data: bytes, parents: tuple[str, ...], fat32: bool) -> Iterator[FatEntry]:
     """The files and directories of one directory's bytes (not '.', '..', labels, deleted)."""
+    return (entry for _, entry in scan_directory(data, parents, fat32))
+
+
+def scan_directory(data: bytes, parents: tuple[str, ...], fat32: bool
+                   ) -> Iterator[tuple[int, FatEntry]]:
+    """Like :func:`parse_directory`, each entry with the slot (32-byte index) of its short
+    entry, for code that edits the directory in place."""
     pending: list[bytes] = []
-    for raw in raw_entries(data):
+    for slot, raw in enumerate(raw_entries(data)):
         attr = raw[11]
         if raw[0] == _DELETED:
             pending = []
@@ -101,7 +108,6 @@ def parse_directory(data: bytes, parents: tuple[str, ...], fat32: bool) -> Itera
         (_, _, _, _, _, _, _, hi, mtime, mdate, lo, size) = struct.unpack("<11sBBBHHHHHHHI", raw)
         is_dir = bool(attr & ATTR_DIR)
         parts = (*parents, name)
-        yield FatEntry(name=name, parts=parts,
-                       short_name=short_name, is_dir=is_dir, size=0 if is_dir else size,
-                       first_cluster=(hi << 16) * fat32 | lo, mtime=decode_datetime(mdate, mtime),
-                       attributes=attr)
+        yield slot, FatEntry(name=name, parts=parts, short_name=short_name, is_dir=is_dir,
+                             size=0 if is_dir else size, first_cluster=(hi << 16) * fat32 | lo,
+                             mtime=decode_datetime(mdate, mtime), attributes=attr)

@@ -107,17 +107,20 @@ def _basis(name: str) -> tuple[str, str]:
     return clean(base) or "_", clean(ext)[:3]
 
 
-def assign_names(names: Iterable[str]) -> list[DirName]:
-    """Short names (unique within one directory) for ``names``, in the given order."""
+def assign_names(names: Iterable[str], taken: Iterable[bytes] = ()) -> list[DirName]:
+    """Short names (unique within one directory) for ``names``, in the given order.
+
+    ``taken``: the 11-byte short names the directory already holds (when entries are added
+    to an existing directory); none of them is handed out again."""
     names = list(names)
-    used: set[bytes] = set()
+    used: set[bytes] = set(taken)
     plans: list[DirName | None] = []
     for name in names:  # first pass: names that are 8.3 as they stand keep their short name
         split = _split_83(name)
         base_case = _uniform_case(split[0]) if split else None
         ext_case = _uniform_case(split[1]) if split else None
-        if split and base_case is not None and ext_case is not None:
-            short = pack_short(split[0].upper(), split[1].upper())
+        short = pack_short(split[0].upper(), split[1].upper()) if split else b""
+        if split and base_case is not None and ext_case is not None and short not in used:
             flags = (NT_LOWER_BASE if base_case else 0) | (NT_LOWER_EXT if ext_case else 0)
             used.add(short)
             plans.append(DirName(short, flags, None))

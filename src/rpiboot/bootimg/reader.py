@@ -20,20 +20,20 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from rpiboot.bootimg.direntry import ATTR_VOLUME, FatEntry, parse_directory, raw_entries
+from rpiboot.bootimg.fattable import END_OF_CHAIN, read_entry
 from rpiboot.bootimg.geometry import FatGeometry
 from rpiboot.bootimg.names import ATTR_LFN
 from rpiboot.errors import InputError
 
-__all__ = ["FatEntry", "FatImage", "find_partition"]
+__all__ = ["END_OF_CHAIN", "FatEntry", "FatImage", "find_partition", "looks_like_bpb"]
 
 FAT_PARTITION_TYPES = {0x01, 0x04, 0x06, 0x0B, 0x0C, 0x0E}
 READ_CHUNK = 1 << 20
 MAX_DEPTH = 64  # directory levels below the start of a walk (no boot image comes close)
-END_OF_CHAIN = {12: 0xFF8, 16: 0xFFF8, 32: 0x0FFFFFF8}
 FSCK_HINT = "The image is damaged or crafted; check it with `fsck.fat -n IMAGE`."
 
 
-def _looks_like_bpb(sector: bytes) -> bool:
+def looks_like_bpb(sector: bytes) -> bool:
     bps, spc, reserved, nfats = struct.unpack_from("<HBHB", sector, 11)
     return (sector[0] in (0xEB, 0xE9) and bps in (512, 1024, 2048, 4096, 8192, 16384, 32768)
             and spc in (1, 2, 4, 8, 16, 32, 64, 128) and reserved >= 1 and nfats >= 1)
@@ -50,7 +50,7 @@ def find_partition(first_sector: bytes, partition: int | None) -> int:
     if len(first_sector) < 512 or first_sector[510:512] != b"\x55\xaa":
         raise InputError("not a FAT image: no boot signature (0x55AA) in the first sector",
                          hint="is this a boot.img? `file IMAGE` tells what it is")
-    if partition is None and _looks_like_bpb(first_sector):
+    if partition is None and looks_like_bpb(first_sector):
         return 0
     entries = [struct.unpack_from("<B3xB3xII", first_sector, 446 + 16 * i) for i in range(4)]
     if any(kind == 0xEE for _, kind, _, _ in entries):
@@ -76,14 +76,14 @@ class FatImage:
         self.name = name
         self.file_size = self._file_size()
         boot = self._read(offset, 512, "the boot sector", exact=False)
-        if len(boot) < 512 or not _looks_like_bpb(boot):
+        if len(boot) < 512 or not looks_like_bpb(boot):
             raise InputError(f"{name}: no valid FAT boot sector at offset {offset}")
         self.boot_sector = boot
         self.geometry, self.volume_id, self.bpb_label, self.oem = self._parse_bpb(boot)
         self._check_sizes(boot)
         g = self.geometry
-        self._fat = self._read(offset + g.fat_start * g.sector_size,
-                               g.fat_sectors * g.sector_size, "the FAT")
+        self._fat: bytes | bytearray = self._read(offset + g.fat_start * g.sector_size,
+                                                  g.fat_sectors * g.sector_size, "the FAT")
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], *, partition: int | None = None) -> FatImage:
@@ -136,6 +136,10 @@ class FatImage:
                              hint="The file was cut short (an interrupted copy?); copy it "
                              "again.")
         return data
+
+    def read_at(self, position: int, count: int, what: str) -> bytes:
+        """``count`` bytes at ``position`` bytes from the start of the filesystem."""
+        return self._read(self.offset + position, count, what)
 
     # -- the boot sector ----------------------------------------------------------------
 
@@ -198,14 +202,12 @@ class FatImage:
 
     # -- the FAT and cluster chains -----------------------------------------------------
 
+    def fat_bytes(self) -> bytes | bytearray:
+        """The first FAT, as loaded (every sector of it)."""
+        return self._fat
+
     def fat_entry(self, cluster: int) -> int:
-        fat, kind = self._fat, self.geometry.fat_type
-        if kind == 32:
-            return int(struct.unpack_from("<I", fat, cluster * 4)[0]) & 0x0FFFFFFF
-        if kind == 16:
-            return int(struct.unpack_from("<H", fat, cluster * 2)[0])
-        pair = int(struct.unpack_from("<H", fat, cluster * 3 // 2)[0])
-        return pair >> 4 if cluster & 1 else pair & 0xFFF
+        return read_entry(self._fat, self.geometry.fat_type, cluster)
 
     def iter_chain(self, first: int, what: str = "", limit: int | None = None
                    ) -> Iterator[int]:
@@ -289,16 +291,18 @@ class FatImage:
                 return raw[:11].decode("cp437").rstrip(" ")
         return self.bpb_label
 
+    def directory_bytes(self, entry: FatEntry | None = None) -> bytes:
+        """The raw bytes of the root (``entry`` None) or of a directory entry."""
+        if entry is None:
+            return self._root_bytes()
+        return b"".join(self._read_clusters(entry.first_cluster, None,
+                                            f"directory {entry.path!r}"))
+
     def list_dir(self, entry: FatEntry | None = None) -> list[FatEntry]:
         """Entries of the root (``entry`` None) or of a directory entry."""
-        parents: tuple[str, ...]
-        if entry is None:
-            data, parents = self._root_bytes(), ()
-        else:
-            data = b"".join(self._read_clusters(entry.first_cluster, None,
-                                                f"directory {entry.path!r}"))
-            parents = entry.parts
-        return list(parse_directory(data, parents, self.geometry.fat_type == 32))
+        parents = () if entry is None else entry.parts
+        return list(parse_directory(self.directory_bytes(entry), parents,
+                                    self.geometry.fat_type == 32))
 
     def _claim(self, entry: FatEntry | None, owners: dict[int, str]) -> None:
         """Record the clusters of a directory; one that is already taken means the tree

@@ -11,7 +11,9 @@ Public names are imported on first use (``from rpiboot.flash import LinuxDiskFin
 * images: :func:`open_image`, :class:`ImageSource` (:mod:`rpiboot.flash.image`),
   :func:`load_bmap`, :func:`find_bmap`, :class:`BlockMap` (:mod:`rpiboot.flash.bmap`),
   :func:`write_image`, :func:`verify_image`, :class:`WriteResult`, :class:`VerifyResult`,
-  :class:`VerifyMismatch` (:mod:`rpiboot.flash.writer`).
+  :class:`VerifyMismatch` (:mod:`rpiboot.flash.writer`);
+* per-board files: :func:`customize_disk`, :class:`CustomizedFile`, :func:`board_fields`
+  (:mod:`rpiboot.flash.customize`), :class:`FatEditor` (:mod:`rpiboot.flash.fat_edit`).
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ if TYPE_CHECKING:  # the names below, for type checkers and IDEs (re-exported)
     from rpiboot.flash.bmap import BlockMap as BlockMap
     from rpiboot.flash.bmap import find_bmap as find_bmap
     from rpiboot.flash.bmap import load_bmap as load_bmap
+    from rpiboot.flash.customize import CustomizedFile as CustomizedFile
+    from rpiboot.flash.customize import board_fields as board_fields
+    from rpiboot.flash.customize import customize_disk as customize_disk
     from rpiboot.flash.disks import Disk as Disk
     from rpiboot.flash.disks import DiskFinder as DiskFinder
     from rpiboot.flash.disks import LinuxDiskFinder as LinuxDiskFinder
     from rpiboot.flash.disks import select_target as select_target
+    from rpiboot.flash.fat_edit import FatEditor as FatEditor
     from rpiboot.flash.finder import default_finder as default_finder
     from rpiboot.flash.image import ImageSource as ImageSource
     from rpiboot.flash.image import open_image as open_image
@@ -65,6 +71,10 @@ _EXPORTS: dict[str, str] = {
     "WriteResult": "rpiboot.flash.writer",
     "verify_image": "rpiboot.flash.writer",
     "write_image": "rpiboot.flash.writer",
+    "customize_disk": "rpiboot.flash.customize",
+    "CustomizedFile": "rpiboot.flash.customize",
+    "board_fields": "rpiboot.flash.customize",
+    "FatEditor": "rpiboot.flash.fat_edit",
 }
 
 __all__ = list(_EXPORTS)
