@@ -200,3 +200,47 @@ def test_target_picks_the_lun(tmp_path: Path, target: int | str) -> None:
     assert report.exit_code == ExitCode.OK, report.errors
     assert (station.disks.folder / "cm5-nvme.img").read_bytes()[:len(data)] == data
     assert station.disk("cm5") == bytes(8 * MIB)
+
+
+def test_per_board_files_land_in_the_boot_partition(tmp_path: Path) -> None:
+    """--customize: a Raspberry Pi OS-like image (MBR, FAT32 boot partition) gets a templated
+    cloud-init user-data with the board's serial; fsck.fat and mtools agree."""
+    from flash_fat_helpers import fsck_clean, mbr_disk, mkfs, mtype
+
+    fs = mkfs(tmp_path / "boot.fs", fat=32, size_kib=40 * 1024,
+              files={"config.txt": b"[all]\n", "cmdline.txt": b"console=serial0\n"})
+    image = tmp_path / "os.img"
+    offset, _ = mbr_disk(image, fs.read_bytes())
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "user-data").write_text("#cloud-config\nhostname: cm5-{serial}\n")
+    station = Station(tmp_path, scenario(cm5(disk_bytes=64 * MIB)))
+    report = station.run(FlashOptions(str(image), customize=custom, gadget_timeout=10))
+    assert report.exit_code == ExitCode.OK, report.errors
+    (result,) = report.boards
+    assert result.customized and "customize" in result.phases
+    disk = station.disks.folder / "cm5-emmc.img"
+    fsck_clean(disk, offset)
+    serial = result.board.serial  # no USER_SERIAL_NUM record: the second stage's serial
+    assert serial and mtype(disk, "user-data", offset) == (
+        f"#cloud-config\nhostname: cm5-{serial}\n".encode())
+    assert mtype(disk, "config.txt", offset) == b"[all]\n"
+    (flashed,) = station.kinds(Flashed)
+    assert flashed.customized
+
+
+def test_a_template_field_the_board_lacks_fails_the_customize_stage(tmp_path: Path) -> None:
+    from flash_fat_helpers import mbr_disk, mkfs
+
+    fs = mkfs(tmp_path / "boot.fs", fat=32, size_kib=40 * 1024)
+    image = tmp_path / "os.img"
+    mbr_disk(image, fs.read_bytes())
+    custom = tmp_path / "custom"
+    custom.mkdir()
+    (custom / "id.txt").write_text("{NO_SUCH_RECORD}\n")
+    station = Station(tmp_path, scenario(cm5(disk_bytes=64 * MIB)))
+    report = station.run(FlashOptions(str(image), customize=custom, gadget_timeout=10))
+    (result,) = report.boards
+    assert result.diagnosis is not None and result.diagnosis.stage == "customize"
+    assert "NO_SUCH_RECORD" in str(result.error)
+    assert result.verified  # the image itself was written and verified

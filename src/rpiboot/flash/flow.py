@@ -66,17 +66,6 @@ class FlashResult:
         return self.error is None
 
 
-def metadata_fields(board: BoardRef, records: Mapping[str, str]) -> dict[str, str]:
-    """The fields ``--customize`` templates may use: every metadata record by its name,
-    and friendly aliases (``serial``, ``mac``, ``port_path``, ``chip``)."""
-    fields = {key: value for key, value in records.items()}
-    fields["serial"] = records.get("USER_SERIAL_NUM") or board.serial or ""
-    fields["mac"] = records.get("MAC_ADDR", "")
-    fields["port_path"] = board.port_path
-    fields["chip"] = board.chip or ""
-    return fields
-
-
 class _Meter:
     """Rate-limited progress events for one phase."""
 
@@ -214,11 +203,18 @@ class BoardFlash:
             self.result.phases["verify"], 1e-6)
 
     def _customize(self, disk: Disk) -> None:
-        from rpiboot.flash.customize import customize_disk
+        from rpiboot.flash.customize import board_fields, customize_disk
+        from rpiboot.flash.safety import WriteRefused
 
         assert self.options.customize is not None
+        if self.disks.owner_port(disk.path) != self.board.port_path:  # still this board's?
+            raise WriteRefused(f"{disk.label()} is no longer below {self.board.port_path}; "
+                               "its boot partition was not customized", reason="other-port",
+                               hint="Re-run rpiboot flash for this board.")
         started = time.monotonic()
-        done = customize_disk(disk.path, self.options.customize,
-                              metadata_fields(self.board, self.records))
+        fields = board_fields(port_path=self.board.port_path, metadata=self.records,
+                              serial=self.board.serial, chip=self.board.chip)
+        done = customize_disk(disk.path, self.options.customize, fields,
+                              sector_size=disk.logical_sector)
         self._timed("customize", started)
         self.result.customized = tuple(str(item.path) for item in done)
