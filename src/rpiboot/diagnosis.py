@@ -11,6 +11,7 @@ The table of stages (:data:`STAGES`) is the single source of the troubleshooting
 
 from __future__ import annotations
 
+from rpiboot.chips import GADGET_FIRMWARE, MSD_FIRMWARE
 from rpiboot.errors import BootError, DeviceGone, PermissionDenied, RpibootError, TimeoutExpired
 from rpiboot.events import BoardAttached, BootcodeSent, Event, FileServed, TransferProgress
 from rpiboot.record import field, record
@@ -80,7 +81,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("gadget", "the board finished its boot but never came back as a USB disk",
           "'rpiboot flash': 'did not come back as a USB mass-storage gadget'",
           ("the boot folder is not a mass-storage one: serve the installed default firmware "
-           "(no -d) or mass-storage-gadget64 / msd",
+           f"(no -d) or {GADGET_FIRMWARE} / {MSD_FIRMWARE}",
            "the board's storage is not seen by its firmware (eMMC-less Lite module without "
            "an SD card or NVMe, a damaged eMMC)", POWER, CABLE)),
     Stage("write", "the disk was found; writing the image failed",

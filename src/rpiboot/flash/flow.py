@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from rpiboot.chips import GADGET_FIRMWARE, MSD_FIRMWARE
 from rpiboot.diagnosis import STAGES, Diagnosis
 from rpiboot.errors import InternalError, RpibootError, TimeoutExpired
 from rpiboot.events import BoardFailed, BoardRef, Event, Flashed, FlashProgress, GadgetFound
@@ -156,7 +157,7 @@ class BoardFlash:
                 f"{self.board.label()}: the board did not come back as a USB mass-storage "
                 f"gadget with a disk within {limit:g} s",
                 hint="rpiboot flash boots the board with mass-storage firmware (the default "
-                "firmware, or -d mass-storage-gadget64 / msd).")
+                f"firmware, or -d {GADGET_FIRMWARE} / {MSD_FIRMWARE}).")
         disk = select_target(found, self.options.target)
         self.result.disk = disk
         self.emit(GadgetFound(self.board, target=str(disk.path), disks=tuple(
