@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption("--run-hardware", action="store_true",
                      help="also run tests that need a real board in USB boot mode "
                      "(marker 'hardware'; see tests/hardware)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every rpiboot run of the tests (in-process or a subprocess) records its boards into
+    a throwaway database, never into the user's own records.db."""
+    folder = tempfile.mkdtemp(prefix="rpiboot-test-records-")
+    os.environ["RPIBOOT_DB"] = str(Path(folder) / "records.db")
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

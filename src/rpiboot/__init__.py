@@ -92,6 +92,14 @@ _EXPORTS: dict[str, str] = {
     "FlashReport": "rpiboot.flash.station",
     "FlashOptions": "rpiboot.flash.flow",
     "FlashResult": "rpiboot.flash.flow",
+    # provisioning records: one per board and operation, hooks when a board is done
+    "Recorder": "rpiboot.records.recorder",
+    "BoardRecord": "rpiboot.records.model",
+    "RecordFilter": "rpiboot.records.store",
+    "Store": "rpiboot.records.store",
+    "open_store": "rpiboot.records.store",
+    "Hook": "rpiboot.records.hooks",
+    "run_hooks": "rpiboot.records.hooks",
     # the simulator is its own package: rpiboot.sim (simulate, VirtualBus, ...)
 }
 
@@ -241,6 +249,13 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs (re-exported)
     from rpiboot.options import (
         BoardResult as BoardResult,
     )
+    from rpiboot.records.hooks import Hook as Hook
+    from rpiboot.records.hooks import run_hooks as run_hooks
+    from rpiboot.records.model import BoardRecord as BoardRecord
+    from rpiboot.records.recorder import Recorder as Recorder
+    from rpiboot.records.store import RecordFilter as RecordFilter
+    from rpiboot.records.store import Store as Store
+    from rpiboot.records.store import open_store as open_store
     from rpiboot.options import (
         BootOptions as BootOptions,
     )

@@ -62,8 +62,11 @@ class BoardAttached(Event):
 
 @record
 class StageStarted(Event):
+    """A board entered a stage: ``rom`` / ``fileserver`` (boot), then with ``rpiboot
+    flash`` ``gadget``, ``write``, ``verify``, ``customize``."""
+
     kind: ClassVar[str] = "stage"
-    stage: str = "rom"  # "rom" | "fileserver"
+    stage: str = "rom"
 
 
 @record

@@ -42,6 +42,9 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
                         "rpiboot.sim", "rpiboot.boot", "rpiboot.sources"),
     # rpiboot flash: boots through the engine, finds and writes disks; no CLI, no simulator
     "rpiboot.flash": ("rpiboot.cli", "rpiboot.sim"),
+    # provisioning records: a library over the events (no engine, flash, CLI or simulator)
+    "rpiboot.records": ("rpiboot.usb", "rpiboot.protocol", "rpiboot.engine", "rpiboot.flash",
+                        "rpiboot.cli", "rpiboot.sim", "rpiboot.boot"),
     # the simulator models a board: it shares no host code but the message framing
     "rpiboot.sim": ("rpiboot.engine", "rpiboot.cli", "rpiboot.sources", "rpiboot.firmware",
                     "rpiboot.boot"),

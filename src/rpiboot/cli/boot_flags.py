@@ -22,7 +22,9 @@ if TYPE_CHECKING:
 
 MIN_POLL_S = 0.01  # -m below 10 ms would burn CPU for no faster detection
 PORT_FLAG = re.compile(r"^-(\d{1,3})$")
-TAKES_VALUE = {"-d", "-m", "-p", "-i", "--timeout", "--firmware-dir", "--simulate", "--speed"}
+TAKES_VALUE = {"-d", "-m", "-p", "-i", "--timeout", "--firmware-dir", "--simulate", "--speed",
+               "--db", "--station", "--on-board-done", "--on-board-passed",
+               "--on-board-failed", "--hook-timeout"}
 DESCRIPTION = """\
 Boot a Raspberry Pi / Compute Module in USB boot mode (nRPIBOOT) from a directory, like
 Raspberry Pi's usbboot rpiboot.  Without -l, exit after one board finished its file server.
@@ -36,7 +38,8 @@ EPILOG = """\
 exit status: 0 ok, 1 boot failed, 2 usage, 3 internal error, 4 timeout / no board,
 5 permission denied, 130 interrupted.
 environment: RPIBOOT_LIBUSB=/path/to/libusb-1.0.so selects the libusb library;
-RPIBOOT_FIRMWARE_DIR is where the default (no -d) firmware is looked for.
+RPIBOOT_FIRMWARE_DIR is where the default (no -d) firmware is looked for;
+RPIBOOT_DB where the records go; RPIBOOT_STATION this station's name in them.
 """
 
 
@@ -68,12 +71,14 @@ def build_parser(prog: str = "rpiboot", *, simulate: bool = False) -> argparse.A
                            formatter_class=argparse.RawDescriptionHelpFormatter)
     if simulate:
         p.add_argument("simulate", metavar="BOARD", nargs="?",
-                       help="the simulated board ('rpiboot simulate --list')")
+                       help="the simulated board ('rpiboot simulate --list'), or a scenario "
+                       "file (*.json, docs/simulator.md)")
         p.add_argument("--list", dest="list_boards", action="store_true",
                        help="list the simulated boards and exit")
     else:
         p.add_argument("--simulate", metavar="BOARD",
-                       help="boot a simulated board instead (see 'rpiboot simulate --list')")
+                       help="boot a simulated board (or a scenario *.json) instead (see "
+                       "'rpiboot simulate --list')")
     p.add_argument("--speed", metavar="FACTOR", type=float,
                    help="with a simulated board: run its own delays FACTOR times faster "
                    "(default 1: real timings)")
@@ -112,6 +117,9 @@ def build_parser(prog: str = "rpiboot", *, simulate: bool = False) -> argparse.A
     p.add_argument("-q", "--quiet", action="store_true", help="only errors (and metadata)")
     p.add_argument("--firmware-dir", type=Path, metavar="DIR",
                    help="where the default firmware (no -d) is installed")
+    from rpiboot.cli.recording import add_record_flags
+
+    add_record_flags(p)
     return p
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from rpiboot.errors import UsageError
+from rpiboot.events import Event, MetadataReceived
 
 HELP = "boot boards into USB mass storage, write an OS image and verify it"
 DESCRIPTION = """\
@@ -98,21 +99,42 @@ def _run(args: argparse.Namespace) -> int:
 
 def _flash(args: argparse.Namespace, options: object, flash: object, **seams: object) -> int:
     from rpiboot.cli.command import print_error, sigterm_as_interrupt
+    from rpiboot.cli.recording import recording
     from rpiboot.cli.render import make_renderer
     from rpiboot.flash.station import Flasher
 
     renderer = make_renderer(json_mode=args.json_mode, quiet=args.quiet, verbose=args.verbose)
-    restore = sigterm_as_interrupt()
+    image = "-" if args.image == "-" else Path(args.image).name
     try:
-        report = Flasher(options, flash, on_event=renderer, **seams).run()  # type: ignore[arg-type]
+        with recording(args, _shown(renderer, args), operation="flash", image=image) as rec:
+            restore = sigterm_as_interrupt()
+            try:
+                report = Flasher(options, flash, on_event=rec.callback,  # type: ignore[arg-type]
+                                 **seams).run()
+            finally:
+                restore()
+            rec.interrupted = report.boot.interrupted
     finally:
-        restore()
         renderer.close()
     if report.boot.interrupted:
         print("rpiboot: interrupted", file=sys.stderr)
     elif report.boot.error is not None:
         print_error("rpiboot", report.boot.error)
     return int(report.exit_code)
+
+
+def _shown(renderer: Callable[[Event], None], args: argparse.Namespace
+           ) -> Callable[[Event], None]:
+    """The renderer, minus the metadata events unless -j asked for them (the flash always
+    collects the metadata, for --customize and the records)."""
+    if args.metadata_dir is not None:
+        return renderer
+
+    def show(event: Event) -> None:
+        if not isinstance(event, MetadataReceived):
+            renderer(event)
+
+    return show
 
 
 def _run_simulated(args: argparse.Namespace, flash: object) -> int:

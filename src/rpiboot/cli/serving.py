@@ -37,15 +37,21 @@ def run_boot(options: BootOptions, backend: Any, args: argparse.Namespace, *,
     """Serve boards with the renderer the flags ask for; the exit status.  Ctrl-C and
     SIGTERM stop the boards cleanly (each closes its device) and exit 130."""
     from rpiboot.cli.command import print_error, sigterm_as_interrupt
+    from rpiboot.cli.recording import recording
     from rpiboot.cli.render import make_renderer
     from rpiboot.engine.server import Server
 
     renderer = make_renderer(json_mode=args.json_mode, quiet=args.quiet, verbose=args.verbose)
-    restore = sigterm_as_interrupt()
     try:
-        result = Server(options, backend=backend, on_event=renderer, stop=stop).run()
+        with recording(args, renderer) as rec:
+            restore = sigterm_as_interrupt()
+            try:
+                result = Server(options, backend=backend, on_event=rec.callback,
+                                stop=stop).run()
+            finally:
+                restore()
+            rec.interrupted = result.interrupted
     finally:
-        restore()
         renderer.close()
     if result.interrupted:
         print("rpiboot: interrupted", file=sys.stderr)

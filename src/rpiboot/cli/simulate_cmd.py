@@ -8,13 +8,15 @@ asks for its usual files and accepts whatever DIR provides.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from rpiboot.errors import ExitCode, UsageError
+from rpiboot.errors import ExitCode, InputError, UsageError
 
 HELP = "boot a simulated board (no hardware needed)"
 
@@ -50,15 +52,11 @@ def main(argv: Sequence[str]) -> int:
 
 def run_simulation(board: str, args: argparse.Namespace) -> int:
     """Boot the preset ``board`` with the parsed boot flags ``args``; the exit status."""
-    from rpiboot.sim import PRESETS, Scenario, preset
-
-    if board not in PRESETS:
-        raise UsageError(f"unknown simulated board {board!r}",
-                         hint="Choose one of: " + ", ".join(PRESETS))
     from rpiboot.cli.boot_flags import check_metadata_dir
+    from rpiboot.sim import Scenario
 
+    spec = _spec(board)
     check_metadata_dir(args)  # before the simulated board is even built
-    spec = preset(board)
     with tempfile.TemporaryDirectory(prefix="rpiboot-sim-") as tmp:
         scenario = Scenario.load(spec, Path(tmp), time_scale=1.0 / (args.speed or 1.0),
                                  boot_dir=args.boot_dir)
@@ -69,6 +67,28 @@ def run_simulation(board: str, args: argparse.Namespace) -> int:
         if has_metadata and args.metadata_dir is None:
             args.metadata_dir = ""  # show the records: JSON on stdout
         return _boot_simulated(scenario, args)
+
+
+def _spec(board: str) -> dict[str, Any]:
+    """A preset's scenario, or a bench scenario file (``*.json``: several boards, hubs,
+    ``attach_at`` times; docs/simulator.md)."""
+    from rpiboot.sim import PRESETS, preset
+
+    if board in PRESETS:
+        return preset(board)
+    if board.endswith(".json"):
+        from rpiboot.fspaths import read_file
+
+        try:
+            spec = json.loads(read_file(board, what="scenario file"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InputError(f"scenario file {board}: not JSON ({exc})") from None
+        if not isinstance(spec, dict) or not isinstance(spec.get("devices"), list):
+            raise InputError(f"scenario file {board}: no 'devices' list",
+                             hint="See docs/simulator.md for the scenario format.")
+        return spec
+    raise UsageError(f"unknown simulated board {board!r}",
+                     hint="Choose one of: " + ", ".join(PRESETS) + ", or a scenario .json")
 
 
 def _boot_simulated(scenario: object, args: argparse.Namespace) -> int:

@@ -17,7 +17,15 @@ from pathlib import Path
 from rpiboot.chips import GADGET_FIRMWARE, MSD_FIRMWARE
 from rpiboot.diagnosis import STAGES, Diagnosis
 from rpiboot.errors import InternalError, RpibootError, TimeoutExpired
-from rpiboot.events import BoardFailed, BoardRef, Event, Flashed, FlashProgress, GadgetFound
+from rpiboot.events import (
+    BoardFailed,
+    BoardRef,
+    Event,
+    Flashed,
+    FlashProgress,
+    GadgetFound,
+    StageStarted,
+)
 from rpiboot.flash.disks import Disk, select_target
 from rpiboot.record import field, record
 
@@ -124,20 +132,26 @@ class BoardFlash:
                               exit_code=int(exc.exit_code), stage=stage.name,
                               causes=stage.causes))
 
+    def _enter(self, stage: str) -> None:
+        """Start a flash stage (announced: the records time each one)."""
+        self.stage = stage
+        self.emit(StageStarted(self.board, stage=stage))
+
     def _timed(self, phase: str, started: float) -> None:
         self.result.phases[phase] = round(time.monotonic() - started, 3)
 
     def _flash(self) -> None:
         started = time.monotonic()
+        self._enter("gadget")
         disk = self._find_disk()
         self._timed("gadget", started)
-        self.stage = "write"
+        self._enter("write")
         written = self._write(disk)
         if self.options.verify:
-            self.stage = "verify"
+            self._enter("verify")
             self._verify(disk, written)
         if self.options.customize is not None:
-            self.stage = "customize"
+            self._enter("customize")
             self._customize(disk)
         result = self.result
         self.emit(Flashed(self.board, disk=str(disk.path), bytes=result.bytes_written,

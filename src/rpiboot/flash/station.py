@@ -57,12 +57,13 @@ class Flasher:
 
     ``disks``: where a board's disks are found (default: the OS's, e.g. sysfs on Linux);
     the other keyword arguments are the :class:`Server`'s (``backend``, ``devices``, ...).
+    The boards' metadata is always collected (the --customize templates and the records
+    need it), so ``on_event`` sees :class:`MetadataReceived` whatever ``options.metadata``.
     """
 
     def __init__(self, options: BootOptions, flash: FlashOptions, *,
                  disks: DiskFinder | None = None,
                  on_event: Callable[[Event], None] | None = None, **server_args: Any) -> None:
-        self._show_metadata = options.metadata  # the caller asked for it (-j)
         self.options = replace(options, metadata=True)  # the templates need the records
         self.flash = flash
         self._disks = disks
@@ -87,8 +88,7 @@ class Flasher:
             self._on_event(event)
 
     def _event(self, event: Event) -> None:
-        if self._show_metadata or not isinstance(event, MetadataReceived):
-            self._emit(event)
+        self._emit(event)
         if isinstance(event, MetadataReceived) and event.board is not None:
             with self._lock:
                 self._metadata[event.board.port_path] = dict(event.data)
