@@ -137,9 +137,9 @@ def test_show_finds_a_record_by_its_first_digits(store: ListStore,
                                "timed_out": False, "error": None}]
     assert main(["records", "show", "aaaa1"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("record aaaa1111\n")
-    for expected in ("result      passed (exit 0)", "rom         1.0s  08:00:00 -> 08:00:01",
-                     "write       40.0s  08:00:04 -> 08:00:44", "MAC_ADDR         d8:3a:dd",
+    assert out.startswith("record aaaa1111 (revision 3)\n")
+    for expected in ("result      passed (exit 0)", "rom         1.0s     08:00:00 -> 08:00:01",
+                     "write       40.0s    08:00:04 -> 08:00:44", "MAC_ADDR         d8:3a:dd",
                      "bootcode4.bin  4 bytes  sha256 88d4", "python3 label.py  (exit 0, 0.2s)",
                      "stdout: printed"):
         assert expected in out, expected

@@ -82,7 +82,6 @@ def show_record(rec: BoardRecord) -> str:
     result = effective_result(rec)
     exit_text = "" if rec.exit_code is None else f" (exit {rec.exit_code})"
     head = [
-        ("id", f"{rec.id} (revision {rec.revision})"),
         ("station", f"{rec.station} (host {rec.host}, pid {rec.pid}, "
                     f"rpiboot {rec.rpiboot_version or '?'})"),
         ("operation", rec.operation),
@@ -99,7 +98,7 @@ def show_record(rec: BoardRecord) -> str:
         ("diagnosis", rec.diagnosis)) if value is not None]
     if rec.error:
         head.append(("error", rec.error))
-    lines = [f"record {rec.id}", *_pairs(head)]
+    lines = [f"record {rec.id} (revision {rec.revision})", *_pairs(head)]
     lines += _section("phases", [(str(p.get("name", "?")), _phase_text(p))
                                  for p in rec.phases])
     lines += _section("metadata", sorted(rec.metadata.items()))
@@ -119,7 +118,7 @@ def _phase_text(phase: dict[str, Any]) -> str:
            f"{short_time(phase.get('ended_at'))[11:] or 'running'}"
     extra = {k: v for k, v in phase.items() if k not in ("name", "started_at", "ended_at",
                                                          "seconds")}
-    text = f"{duration(seconds) if seconds is not None else 'running'}  {when}"
+    text = f"{duration(seconds) if seconds is not None else 'running':<7}  {when}"
     return text + (f"  {_compact(extra)}" if extra else "")
 
 
