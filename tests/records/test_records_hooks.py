@@ -196,3 +196,17 @@ def test_a_background_child_with_its_output_redirected_is_left_alone(tmp_path: P
         os.kill(pid, 0)  # still running
     finally:
         os.kill(pid, 9)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_during_a_hook_ends_its_processes_too(tmp_path: Path) -> None:
+    pid_file = tmp_path / "child.pid"
+    code = ("import os, signal, subprocess, sys, time; "
+            "child = subprocess.Popen(['sleep', '300']); "
+            f"open({str(pid_file)!r}, 'w').write(str(child.pid)); "
+            "sys.stdin.read(); os.kill(os.getppid(), signal.SIGINT); time.sleep(300)")
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        run_hooks([py_hook(code, timeout=120)], board("s1"))
+    assert time.monotonic() - started < 30
+    assert _gone(int(pid_file.read_text()), within=10)

@@ -73,7 +73,7 @@ def check_hooks(hooks: list[Hook]) -> None:
         if hook.when not in WHEN_RESULTS:
             raise UsageError(f"hook {hook.command!r}: unknown 'when' {hook.when!r}",
                              hint="Use one of: " + ", ".join(WHEN_RESULTS) + ".")
-        if not hook.timeout > 0:
+        if not 0 < hook.timeout < float("inf"):
             raise UsageError(f"--hook-timeout {hook.timeout:g}: must be more than 0 seconds")
         if not hook.command.strip():
             raise UsageError(f"{flag}: the command is empty")
@@ -209,21 +209,25 @@ def _supervise(proc: subprocess.Popen[bytes], hook: Hook, payload: bytes,
     """Feed, read and wait for ``proc``; on the time-out end its process group.  Children
     it leaves behind holding its output open are ended after :data:`DRAIN_S`."""
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
-    threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True,
-                     name="rpiboot-hook-input").start()
-    tails = (_Tail(proc.stdout), _Tail(proc.stderr))
     try:
-        entry["exit_code"] = proc.wait(timeout=hook.timeout)
-    except subprocess.TimeoutExpired:
-        entry["timed_out"] = True
-        entry["error"] = f"timed out after {hook.timeout:g} s; its processes were ended"
+        threading.Thread(target=_feed, args=(proc.stdin, payload), daemon=True,
+                         name="rpiboot-hook-input").start()
+        tails = (_Tail(proc.stdout), _Tail(proc.stderr))
+        try:
+            entry["exit_code"] = proc.wait(timeout=hook.timeout)
+        except subprocess.TimeoutExpired:
+            entry["timed_out"] = True
+            entry["error"] = f"timed out after {hook.timeout:g} s; its processes were ended"
+            _end_group(proc)
+        if not _joined(tails, DRAIN_S):
+            _end_group(proc)
+            if not entry["timed_out"]:
+                entry["error"] = (f"processes it left running held its output open; ended "
+                                  f"{DRAIN_S:g} s after it exited")
+            _joined(tails, TERM_GRACE_S)
+    except BaseException:  # Ctrl-C / SIGTERM: a hook in a session of its own would not see it
         _end_group(proc)
-    if not _joined(tails, DRAIN_S):
-        _end_group(proc)
-        if not entry["timed_out"]:
-            entry["error"] = (f"processes it left running held its output open; ended "
-                              f"{DRAIN_S:g} s after it exited")
-        _joined(tails, TERM_GRACE_S)
+        raise
     entry["stdout"], entry["stderr"] = tails[0].text(), tails[1].text()
 
 
