@@ -206,6 +206,9 @@ def test_a_missing_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     assert main(["records", "summary", "--db", str(missing)]) == 1
     assert f"no records database at {missing}" in capsys.readouterr().err
     assert main(["records", "export", "--db", f"sqlite://{missing}"]) == 1
+    monkeypatch.setenv("RPIBOOT_DB", str(missing))
+    assert main(["records", "show", "abc"]) == 1
+    assert "Check the $RPIBOOT_DB path" in capsys.readouterr().err
     assert not missing.exists()
 
 

@@ -144,16 +144,17 @@ def _sqlite_path(url: str) -> Path | None:
 
 def query(args: argparse.Namespace, flt: RecordFilter) -> list[BoardRecord]:
     """The matching records, oldest first.  Reading never creates a database: without one
-    at the default place there is nothing recorded yet; one named with --db must exist."""
-    from rpiboot.records.store import resolve_url
+    at the default place there is nothing recorded yet; one named by --db or $RPIBOOT_DB
+    must exist."""
+    from rpiboot.records.store import default_db_path, resolve_url
 
     url = resolve_url(args.db)
     path = _sqlite_path(url)
     if path is not None and not path.exists():
-        if args.db:
+        if url != str(default_db_path()):
             raise InputError(f"no records database at {path}",
-                             hint="Check the --db path; rpiboot creates it when it records "
-                             "the first board.")
+                             hint=f"Check the {'--db' if args.db else '$RPIBOOT_DB'} path; "
+                             "rpiboot creates the database when it records the first board.")
         print(f"rpiboot records: nothing recorded yet (no database at {path})",
               file=sys.stderr)
         return []
