@@ -52,6 +52,7 @@ VALID_ARGV: dict[str, list[str]] = {
     "rpiboot udev": ["install", "--dry-run"],
     "rpiboot firmware": ["list"],
     "rpiboot flash": ["image.img", "--target", "1"],
+    "rpiboot records": ["list"],
     "rpi-eeprom-config": ["pieeprom.bin"],
     "rpi-eeprom-digest": ["-i", "boot.img", "-o", "boot.sig"],
     "rpi-sign-bootcode": ["-c", "2712"],

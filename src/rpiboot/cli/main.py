@@ -31,6 +31,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
              "install the udev rule that lets users boot boards without root (Linux)"),
     "firmware": ("rpiboot.cli.firmware_cmd",
                  "fetch, import, list and verify the default firmware (usbboot)"),
+    "records": ("rpiboot.cli.records_cmd",
+                "list, show, export and summarize the provisioning records (one per board)"),
 }
 
 
