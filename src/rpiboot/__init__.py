@@ -14,10 +14,10 @@ import importlib
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 
-__version__ = "0.1.0"
 
 # public name -> "module" or "module:attribute" that defines it (imported by __getattr__)
 _EXPORTS: dict[str, str] = {
+    "__version__": "rpiboot.version",
     # boot engine
     "Server": "rpiboot.engine.server",
     "serve": "rpiboot.boot",
@@ -103,7 +103,7 @@ _EXPORTS: dict[str, str] = {
     # the simulator is its own package: rpiboot.sim (simulate, VirtualBus, ...)
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [*_EXPORTS]
 
 
 def __getattr__(name: str) -> Any:
@@ -249,6 +249,12 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs (re-exported)
     from rpiboot.options import (
         BoardResult as BoardResult,
     )
+    from rpiboot.options import (
+        BootOptions as BootOptions,
+    )
+    from rpiboot.options import (
+        ServeResult as ServeResult,
+    )
     from rpiboot.records.hooks import Hook as Hook
     from rpiboot.records.hooks import run_hooks as run_hooks
     from rpiboot.records.model import BoardRecord as BoardRecord
@@ -256,12 +262,6 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs (re-exported)
     from rpiboot.records.store import RecordFilter as RecordFilter
     from rpiboot.records.store import Store as Store
     from rpiboot.records.store import open_store as open_store
-    from rpiboot.options import (
-        BootOptions as BootOptions,
-    )
-    from rpiboot.options import (
-        ServeResult as ServeResult,
-    )
     from rpiboot.recovery.prepare import (
         PrepareOptions as PrepareOptions,
     )
@@ -325,3 +325,4 @@ if TYPE_CHECKING:  # the names above, for type checkers and IDEs (re-exported)
     from rpiboot.signing.signer import (
         Signer as Signer,
     )
+    from rpiboot.version import __version__ as __version__

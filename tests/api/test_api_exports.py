@@ -38,7 +38,7 @@ def test_the_type_checking_view_lists_the_same_names() -> None:
     seen = {alias.asname or alias.name for node in ast.walk(block)
             if isinstance(node, ast.ImportFrom) and node.module != "typing"
             for alias in node.names}
-    assert seen == set(_exports())
+    assert seen == set(rpiboot.__all__)
 
 
 def test_unknown_names_raise_attribute_error() -> None:

@@ -4,6 +4,7 @@ by the local queue, a station killed mid-board leaves that board interrupted."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -15,10 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from stations import board_serial, start_station, write_scenario
 
 from rpiboot.records.model import BoardRecord, effective_result
 from rpiboot.records.store import RecordFilter, open_store
-from stations import board_serial, start_station, write_scenario
 
 BOARDS = 50
 STATIONS = ("st1", "st2", "st3")
@@ -47,10 +48,8 @@ class Station:
     def _read(self) -> None:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
-            try:
+            with contextlib.suppress(ValueError):
                 self.events.append(json.loads(line))
-            except ValueError:
-                pass
 
     def finished(self) -> int:
         return sum(1 for e in list(self.events) if e.get("event") == "finished")
@@ -76,7 +75,7 @@ def run_stations(tmp_path: Path, db: str, env: dict[str, str] | None = None,
             during(stations)
     finally:
         codes = [s.wait() for s in stations]
-    for station, code in zip(stations, codes):
+    for station, code in zip(stations, codes, strict=True):
         assert code == 0, station.stderr.decode(errors="replace")[-3000:]
     return stations
 

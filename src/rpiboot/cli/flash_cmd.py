@@ -14,6 +14,11 @@ from typing import Any
 from rpiboot.errors import UsageError
 from rpiboot.events import Event, MetadataReceived
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
+if TYPE_CHECKING:
+    from rpiboot.flash.flow import FlashOptions
+    from rpiboot.options import BootOptions
+
 HELP = "boot boards into USB mass storage, write an OS image and verify it"
 DESCRIPTION = """\
 Boot each matching board with mass-storage firmware (the installed default firmware, or
@@ -53,7 +58,7 @@ def build_parser(prog: str = "rpiboot flash") -> argparse.ArgumentParser:
     return parser
 
 
-def flash_options(args: argparse.Namespace) -> object:
+def flash_options(args: argparse.Namespace) -> FlashOptions:
     """FlashOptions from the parsed flags (checked before any board is waited for)."""
     from rpiboot.flash.flow import DEFAULT_GADGET_TIMEOUT_S, FlashOptions
 
@@ -97,7 +102,8 @@ def _run(args: argparse.Namespace) -> int:
     return _flash(args, options, flash, backend=backend)
 
 
-def _flash(args: argparse.Namespace, options: object, flash: object, **seams: object) -> int:
+def _flash(args: argparse.Namespace, options: BootOptions, flash: FlashOptions,
+           **seams: Any) -> int:
     from rpiboot.cli.command import print_error, sigterm_as_interrupt
     from rpiboot.cli.recording import recording
     from rpiboot.cli.render import make_renderer
@@ -109,8 +115,7 @@ def _flash(args: argparse.Namespace, options: object, flash: object, **seams: ob
         with recording(args, _shown(renderer, args), operation="flash", image=image) as rec:
             restore = sigterm_as_interrupt()
             try:
-                report = Flasher(options, flash, on_event=rec.callback,  # type: ignore[arg-type]
-                                 **seams).run()
+                report = Flasher(options, flash, on_event=rec.callback, **seams).run()
             finally:
                 restore()
             rec.interrupted = report.boot.interrupted
@@ -137,7 +142,7 @@ def _shown(renderer: Callable[[Event], None], args: argparse.Namespace
     return show
 
 
-def _run_simulated(args: argparse.Namespace, flash: object) -> int:
+def _run_simulated(args: argparse.Namespace, flash: FlashOptions) -> int:
     """``--simulate BOARD``: flash a simulated board whose disks are temporary files."""
     from rpiboot.cli.boot_flags import build_options
     from rpiboot.sim import PRESETS, Scenario, preset

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import argparse
 
-from rpiboot.records.hooks import DEFAULT_TIMEOUT_S, Hook, check_hooks
-
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from typing import Any
+
+    from rpiboot.records.hooks import Hook
+
+DEFAULT_TIMEOUT_S = 60.0  # rpiboot.records.hooks.DEFAULT_TIMEOUT_S (not imported: start-up)
 
 DEST = "board_hooks"  # [(when, command), ...] in command-line order
 
@@ -71,6 +73,8 @@ def add_hook_flags(parser: argparse.ArgumentParser) -> None:
 def hooks_from_args(args: argparse.Namespace) -> list[Hook]:
     """The hooks of the parsed flags, in command-line order, checked with
     :func:`~rpiboot.records.hooks.check_hooks` (UsageError naming a missing program)."""
+    from rpiboot.records.hooks import Hook, check_hooks
+
     hooks = [Hook(command, when=when, shell=args.hook_shell, timeout=args.hook_timeout)
              for when, command in getattr(args, DEST, None) or []]
     check_hooks(hooks)

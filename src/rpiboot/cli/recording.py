@@ -19,13 +19,6 @@ if TYPE_CHECKING:
     from rpiboot.records.recorder import Recorder
 
 log = logging.getLogger("rpiboot")
-DEFAULT_HOOK_TIMEOUT_S = 60.0
-HOOK_HELP = {
-    "done": "run CMD when a board is done, whatever the result: the record as JSON on "
-            "stdin, key fields in RPIBOOT_* variables (repeatable)",
-    "passed": "run CMD when a board passed (repeatable)",
-    "failed": "run CMD when a board failed or was interrupted (repeatable)",
-}
 
 
 class Recording:
@@ -51,29 +44,19 @@ def add_record_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--station", metavar="NAME",
                        help="this station's name in the records (default: $RPIBOOT_STATION, "
                        "else the host name)")
-    for when, text in HOOK_HELP.items():
-        group.add_argument(f"--on-board-{when}", dest=f"on_board_{when}", metavar="CMD",
-                           action="append", default=[], help=text)
-    group.add_argument("--hook-timeout", type=float, metavar="SECONDS",
-                       default=DEFAULT_HOOK_TIMEOUT_S,
-                       help="kill a hook that runs longer (default %(default)g s)")
-    group.add_argument("--hook-shell", action="store_true",
-                       help="run the hook commands through the shell (default: no shell)")
+    from rpiboot.cli.hook_flags import add_hook_flags
+
+    add_hook_flags(parser)
 
 
-def hooks_from_args(args: argparse.Namespace) -> list[Hook]:
-    """The hooks the flags ask for (checked: each program exists), in flag order."""
-    from rpiboot.records.hooks import Hook, check_hooks
+def checked_hooks(args: argparse.Namespace) -> list[Hook]:
+    """The hooks the flags ask for (each program checked), in command-line order."""
+    from rpiboot.cli.hook_flags import hooks_from_args
 
-    if args.hook_timeout <= 0:
-        raise UsageError(f"--hook-timeout {args.hook_timeout:g}: must be more than 0 seconds")
-    hooks = [Hook(command, when, shell=args.hook_shell, timeout=args.hook_timeout)
-             for when in ("done", "passed", "failed")
-             for command in getattr(args, f"on_board_{when}")]
+    hooks = hooks_from_args(args)
     if hooks and not args.records:
         raise UsageError("the --on-board-* hooks are given the board's record: they cannot "
                          "run with --no-records", hint="Drop --no-records.")
-    check_hooks(hooks)
     return hooks
 
 
@@ -85,7 +68,7 @@ def recording(args: argparse.Namespace, forward: Callable[[Event], None], *,
     ``forward`` alone with --no-records).  On leaving, ends the open records and closes
     the store.  An explicit --db / $RPIBOOT_DB that cannot be opened is an error before any
     board is served; the default file only warns (records are then not kept)."""
-    hooks = hooks_from_args(args)
+    hooks = checked_hooks(args)
     recorder = _open_recorder(args, forward, operation=operation, image=image, hooks=hooks)
     state = Recording(recorder or forward, recorder)
     if recorder is None:

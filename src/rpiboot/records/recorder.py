@@ -19,7 +19,6 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from rpiboot.errors import ExitCode, RpibootError
 from rpiboot.events import (
@@ -35,7 +34,7 @@ from rpiboot.events import (
 )
 from rpiboot.records.hashing import FileHasher, firmware_set
 from rpiboot.records.hooks import Hook, run_hooks
-from rpiboot.records.model import BoardRecord, default_station, utc_now
+from rpiboot.records.model import BoardRecord, default_station, parse_time, utc_now
 from rpiboot.records.store import Store
 
 log = logging.getLogger(__name__)
@@ -56,7 +55,7 @@ class Recorder:
     def __init__(self, store: Store, *, operation: str = "boot", station: str | None = None,
                  hooks: Sequence[Hook] = (), forward: Callable[[Event], None] | None = None,
                  image: str | None = None, sets_root: Path | None = None) -> None:
-        from rpiboot import __version__
+        from rpiboot.version import __version__
 
         self.store = store
         self.operation = operation
@@ -140,8 +139,7 @@ class Recorder:
 
     def _phase(self, rec: BoardRecord, name: str) -> None:
         now = utc_now()
-        if rec.phases and rec.phases[-1]["ended_at"] is None:
-            rec.phases[-1].update(ended_at=now, result="passed")
+        _close_phase(rec, now, "passed")
         rec.phases.append({"name": name, "started_at": now, "ended_at": None,
                            "result": "running"})
         self._write(rec)
@@ -155,15 +153,18 @@ class Recorder:
     def _failed(self, rec: BoardRecord, event: BoardFailed) -> None:
         interrupted = event.exit_code == ExitCode.INTERRUPTED
         if event.stage is not None:
-            rec.diagnosis = {"stage": event.stage, "causes": list(event.causes)}
+            from rpiboot.diagnosis import STAGES
+
+            reached = next((s.reached for s in STAGES if s.name == event.stage), "")
+            rec.diagnosis = {"stage": event.stage, "reached": reached,
+                             "causes": list(event.causes)}
         self._end(rec, "interrupted" if interrupted else "failed", event.exit_code,
                   error=event.error)
 
     def _end(self, rec: BoardRecord, result: str, exit_code: int, *,
              error: str | None = None) -> None:
         now = utc_now()
-        if rec.phases and rec.phases[-1]["ended_at"] is None:
-            rec.phases[-1].update(ended_at=now, result=result)
+        _close_phase(rec, now, result)
         rec.result, rec.exit_code, rec.ended_at = result, int(exit_code), now
         rec.error = error if error is not None else rec.error
         self._describe(rec)
@@ -199,7 +200,7 @@ class Recorder:
             log.error("%s: record %s not written: %s", rec.port_path, rec.id, exc)
 
     def _run_hooks(self, rec: BoardRecord) -> None:
-        results = run_hooks(self.hooks, rec)
+        results = run_hooks(list(self.hooks), rec)
         if results:
             with self._lock:
                 rec.hooks = results
@@ -217,6 +218,15 @@ class Recorder:
         for worker in threads:
             worker.join(max((h.timeout for h in self.hooks), default=0) + HOOK_JOIN_S)
         return list(self.records)
+
+
+def _close_phase(rec: BoardRecord, now: str, result: str) -> None:
+    """End the phase in flight (if any) with ``result`` and its duration."""
+    if not rec.phases or rec.phases[-1]["ended_at"] is not None:
+        return
+    phase = rec.phases[-1]
+    seconds = (parse_time(now) - parse_time(phase["started_at"])).total_seconds()
+    phase.update(ended_at=now, result=result, seconds=round(seconds, 6))
 
 
 def eeprom_key(source: str) -> tuple[str | None, bool]:
