@@ -15,6 +15,7 @@ use.  Passwords never appear in :attr:`PostgresStore.url` or in messages.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -98,6 +99,7 @@ class PostgresStore:
         self._lock = threading.Lock()
         self._migrated = False
         self._closed = False
+        self._failure: tuple[float, StoreUnavailable] | None = None  # the last, and when
 
     # ------------------------------------------------------------------ the Store API
     def put(self, rec: BoardRecord) -> None:
@@ -148,33 +150,46 @@ class PostgresStore:
         raise AssertionError("unreachable")
 
     def _get_pool(self) -> ConnectionPool[Connection[Any]]:
-        """The open pool, made (after a direct connection that fails fast and runs the
-        migrations) when there is none."""
-        import psycopg
-        from psycopg_pool import ConnectionPool
-
+        """The open pool, made when there is none.  Threads that waited here while an
+        attempt failed fail at once too (a silent server costs one connect timeout, not
+        one per waiting thread)."""
+        arrived = time.monotonic()
         with self._lock:
             if self._closed:
                 raise StoreUnavailable(f"the records store {self.url} is closed")
             if self._pool is not None:
                 return self._pool
+            if self._failure is not None and self._failure[0] >= arrived:
+                raise StoreUnavailable(self._failure[1].message, hint=self._failure[1].hint)
             try:
-                with psycopg.connect(self._conninfo, **self._kwargs) as conn:
-                    if not self._migrated:
-                        self._migrate(conn)
-                        self._migrated = True
-            except psycopg.OperationalError as exc:
-                raise self._unavailable(exc) from None
-            pool: ConnectionPool[Connection[Any]] = ConnectionPool(
-                self._conninfo, kwargs=self._kwargs, min_size=1, max_size=self._pool_max,
-                open=False, timeout=self.connect_timeout, name="rpiboot-records")
-            try:
-                pool.open(wait=True, timeout=self.connect_timeout)
-            except psycopg.OperationalError as exc:
-                pool.close(timeout=1.0)
-                raise self._unavailable(exc) from None
-            self._pool = pool
-            return pool
+                self._pool = self._new_pool()
+            except StoreUnavailable as exc:
+                self._failure = (time.monotonic(), exc)
+                raise
+            return self._pool
+
+    def _new_pool(self) -> ConnectionPool[Connection[Any]]:
+        """A direct connection first (it fails fast when refused, and runs the
+        migrations), then an open pool."""
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        try:
+            with psycopg.connect(self._conninfo, **self._kwargs) as conn:
+                if not self._migrated:
+                    self._migrate(conn)
+                    self._migrated = True
+        except psycopg.OperationalError as exc:
+            raise self._unavailable(exc) from None
+        pool: ConnectionPool[Connection[Any]] = ConnectionPool(
+            self._conninfo, kwargs=self._kwargs, min_size=1, max_size=self._pool_max,
+            open=False, timeout=self.connect_timeout, name="rpiboot-records")
+        try:
+            pool.open(wait=True, timeout=self.connect_timeout)
+        except psycopg.OperationalError as exc:
+            pool.close(timeout=1.0)
+            raise self._unavailable(exc) from None
+        return pool
 
     def _drop_pool(self, pool: ConnectionPool[Connection[Any]]) -> None:
         with self._lock:
