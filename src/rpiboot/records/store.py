@@ -6,7 +6,9 @@ host); ``postgresql://user@host:port/db`` -> a shared PostgreSQL server, with th
 queued in a local SQLite outbox while the server cannot be reached.  No URL: ``$RPIBOOT_DB``,
 else ``records.db`` in the user data folder (:func:`default_db_path`).
 
-The stores: :class:`~rpiboot.records.sqlite.SqliteStore` (PostgreSQL: not yet).
+The stores: :class:`~rpiboot.records.sqlite.SqliteStore`,
+:class:`~rpiboot.records.postgres.PostgresStore` and
+:class:`~rpiboot.records.queue.QueueingStore` (the outbox in front of the server).
 """
 
 from __future__ import annotations
@@ -37,11 +39,21 @@ def open_store(url: str | None = None, *, outbox: str | os.PathLike[str] | None 
                ) -> Store:
     """The store at ``url`` (see the module docstring; None: :func:`resolve_url`).
 
+    A PostgreSQL store queues its records in the SQLite file ``outbox`` (default
+    :func:`default_outbox_path`) while the server cannot be reached, and does not connect
+    before its first use: an unreachable server never stops a station from starting.
     InputError / UsageError naming the file or URL when it cannot be opened (an unwritable
     folder, a file that is not a records database, a newer schema, a bad URL).
     """
     url = resolve_url(url)
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        from rpiboot.records.postgres import PostgresStore
+        from rpiboot.records.queue import QueueingStore
+
+        primary = PostgresStore(url)
+        return QueueingStore(primary, outbox if outbox is not None
+                             else default_outbox_path(url))
     from rpiboot.records.sqlite import SqliteStore
 
     if scheme == "sqlite":
