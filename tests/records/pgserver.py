@@ -80,6 +80,7 @@ class PgServer:
         self.run_as = run_as
         self.running = False
         self._databases: set[str] = set()
+        self.settings = ""
 
     @property
     def url(self) -> str:
@@ -92,8 +93,9 @@ class PgServer:
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
-    def create(cls, bindir: Path | None = None) -> PgServer:
-        """initdb in a fresh temporary folder and start the server."""
+    def create(cls, bindir: Path | None = None, *, settings: str = "") -> PgServer:
+        """initdb in a fresh temporary folder and start the server (``settings``: more
+        postgresql.conf lines, e.g. ``fsync = on`` for a benchmark)."""
         bindir = bindir or find_bindir()
         if bindir is None:
             raise PgUnavailable(f"no PostgreSQL server binaries under {PG_ROOT}/*/bin "
@@ -107,6 +109,7 @@ class PgServer:
                                     "run the server as") from None
         root = Path(tempfile.mkdtemp(prefix="rpiboot-pg-"))
         server = cls(bindir, root, free_port(), run_as)
+        server.settings = settings
         try:
             server._own(root)
             server._initdb()
@@ -203,7 +206,8 @@ class PgServer:
     def _configure(self) -> None:
         conf = self.data / "postgresql.conf"
         text = conf.read_text().split("\n# added by tests/records/pgserver.py")[0]
-        conf.write_text(text + SETTINGS.format(port=self.port, sockets=self.root / "sockets"))
+        conf.write_text(text + SETTINGS.format(port=self.port, sockets=self.root / "sockets")
+                        + self.settings + "\n")
 
     def _run(self, argv: list[str], *, check: bool = True) -> subprocess.CompletedProcess[str]:
         kwargs: dict[str, Any] = {}
