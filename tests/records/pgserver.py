@@ -68,6 +68,16 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _temp_parent(run_as: pwd.struct_passwd | None) -> str:
+    """The temporary folder, unless the server's user could not reach into it (a private
+    $TMPDIR of root's): then /tmp."""
+    parent = Path(tempfile.gettempdir()).resolve()
+    if run_as is None:
+        return str(parent)
+    reachable = all(folder.stat().st_mode & 0o001 for folder in (parent, *parent.parents))
+    return str(parent) if reachable else "/tmp"
+
+
 class PgServer:
     """One throwaway server: its data folder, port and admin URL."""
 
@@ -107,7 +117,7 @@ class PgServer:
             except KeyError:
                 raise PgUnavailable("running as root, and there is no 'postgres' user to "
                                     "run the server as") from None
-        root = Path(tempfile.mkdtemp(prefix="rpiboot-pg-"))
+        root = Path(tempfile.mkdtemp(prefix="rpiboot-pg-", dir=_temp_parent(run_as)))
         server = cls(bindir, root, free_port(), run_as)
         server.settings = settings
         try:
