@@ -20,6 +20,7 @@ SCRIPTS = {
     "firmware": "bench_firmware.py",  # fetch the default set from loopback HTTP, re-verify it
     "flash": "bench_flash.py",  # write/verify raw, gz, xz, zst vs dd pipelines; 4 GiB RSS
     "flash_station": "bench_flash_station.py",  # 1 vs 8 boards through the whole flash flow
+    "records": "bench_records.py",  # a record write: SQLite, PostgreSQL (loopback), outbox
 }
 
 

@@ -32,7 +32,8 @@ def utc_now() -> str:
 
 def format_time(moment: _dt.datetime) -> str:
     """``moment`` (aware) as ``2026-12-02T10:25:01.123456Z``."""
-    return moment.astimezone(_dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = moment.astimezone(_dt.timezone.utc)
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S.%f}Z"  # %Y has no zeros before 1000
 
 
 def parse_time(text: str, *, what: str = "time") -> _dt.datetime:
@@ -44,8 +45,12 @@ def parse_time(text: str, *, what: str = "time") -> _dt.datetime:
         raise InputError(f"{what} {text!r}: not an ISO-8601 time",
                          hint="e.g. 2026-12-02T08:00:00Z or 2026-12-02") from exc
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=_dt.timezone.utc)
-    return moment
+        return moment.replace(tzinfo=_dt.timezone.utc)
+    try:
+        return moment.astimezone(_dt.timezone.utc)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is before the first representable time
+        raise InputError(f"{what} {text!r}: out of range", hint="Give a time after year 1."
+                         ) from None
 
 
 def default_station() -> str:
@@ -108,6 +113,9 @@ class BoardRecord:
                              f"{rec.operation!r}")
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in rec.metadata.items()):
             raise InputError(f"{where}: metadata values must be strings")
+        for name in ("phases", "files", "hooks"):
+            if not all(isinstance(item, dict) for item in getattr(rec, name)):
+                raise InputError(f"{where}: field {name!r} must be a list of objects")
         return rec
 
 
@@ -129,7 +137,7 @@ def pid_alive(pid: int) -> bool:
         return False
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # no such process (or no such pid)
         return False
     except (PermissionError, OSError):
         return True
@@ -144,8 +152,8 @@ def effective_result(rec: BoardRecord, now: _dt.datetime | None = None) -> str:
     if rec.host == socket.gethostname() and not pid_alive(rec.pid):
         return "interrupted"
     now = now or _dt.datetime.now(_dt.timezone.utc)
-    last = rec.phases[-1].get("ended_at") or rec.phases[-1].get("started_at") \
-        if rec.phases else rec.started_at
+    phase = rec.phases[-1] if rec.phases and isinstance(rec.phases[-1], dict) else {}
+    last = phase.get("ended_at") or phase.get("started_at") or rec.started_at
     try:
         seen = parse_time(str(last))
     except InputError:

@@ -5,70 +5,67 @@ URLs: a plain path or ``sqlite:///abs/path.db`` -> SQLite (WAL: several processe
 host); ``postgresql://user@host:port/db`` -> a shared PostgreSQL server, with the records
 queued in a local SQLite outbox while the server cannot be reached.  No URL: ``$RPIBOOT_DB``,
 else ``records.db`` in the user data folder (:func:`default_db_path`).
+
+The stores: :class:`~rpiboot.records.sqlite.SqliteStore`,
+:class:`~rpiboot.records.postgres.PostgresStore` and
+:class:`~rpiboot.records.queue.QueueingStore` (the outbox in front of the server).
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
-from typing import Protocol
 
-from rpiboot.record import record
-from rpiboot.records.model import BoardRecord
+from rpiboot.errors import UsageError
+from rpiboot.records.base import (
+    RecordFilter,
+    Store,
+    StoreUnavailable,
+    default_db_path,
+    default_outbox_path,
+    mask_url,
+    resolve_url,
+    user_data_dir,
+)
 
+__all__ = ["RecordFilter", "Store", "StoreUnavailable", "default_db_path",
+           "default_outbox_path", "mask_url", "open_store", "resolve_url", "user_data_dir"]
 
-@record(kw_only=True)
-class RecordFilter:
-    """Which records a query returns (every condition must hold; None: any)."""
-
-    station: str | None = None
-    serial: str | None = None  # the board's serial (also matched against the USB serials)
-    result: str | None = None  # effective result: a dead writer's "running" is "interrupted"
-    operation: str | None = None
-    since: str | None = None  # started_at >= since (record time format)
-    until: str | None = None  # started_at < until
-    record_id: str | None = None  # one record (its id, or a unique prefix of it)
-    limit: int | None = None  # the newest N (after the other conditions)
-
-
-class Store(Protocol):
-    """A place records are written to and read from (safe to share between threads)."""
-
-    url: str  # where it is, for messages (no password)
-
-    def put(self, rec: BoardRecord) -> None:
-        """Insert or update ``rec`` by id; an older revision never replaces a newer one."""
-
-    def query(self, flt: RecordFilter) -> list[BoardRecord]:
-        """The matching records, oldest first."""
-
-    def close(self) -> None:
-        """Flush what is queued (within a bounded time) and release connections."""
+URL_FORMS = ("a file path (records.db)", "sqlite:///absolute/path.db",
+             "postgresql://user[:password]@host[:port]/database")
 
 
-def user_data_dir() -> Path:
-    """rpiboot's per-user data folder (XDG on Linux, the platform's folder elsewhere)."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "rpiboot"
+def open_store(url: str | None = None, *, outbox: str | os.PathLike[str] | None = None
+               ) -> Store:
+    """The store at ``url`` (see the module docstring; None: :func:`resolve_url`).
 
+    A PostgreSQL store queues its records in the SQLite file ``outbox`` (default
+    :func:`default_outbox_path`) while the server cannot be reached, and does not connect
+    before its first use: an unreachable server never stops a station from starting.
+    InputError / UsageError naming the file or URL when it cannot be opened (an unwritable
+    folder, a file that is not a records database, a newer schema, a bad URL).
+    """
+    url = resolve_url(url)
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme in ("postgresql", "postgres"):
+        from rpiboot.records.postgres import PostgresStore
+        from rpiboot.records.queue import QueueingStore
 
-def default_db_path() -> Path:
-    """The SQLite file used when no --db / $RPIBOOT_DB is given."""
-    return user_data_dir() / "records.db"
+        primary = PostgresStore(url)
+        return QueueingStore(primary, outbox if outbox is not None
+                             else default_outbox_path(url))
+    from rpiboot.records.sqlite import SqliteStore
 
-
-def resolve_url(url: str | None) -> str:
-    """``url``, else ``$RPIBOOT_DB``, else the default SQLite file's path."""
-    return url or os.environ.get("RPIBOOT_DB") or str(default_db_path())
-
-
-def open_store(url: str | None = None) -> Store:
-    """The store at ``url`` (see the module docstring); InputError / UsageError naming it
-    when it cannot be opened (an unwritable folder, a bad URL, a newer schema)."""
-    raise NotImplementedError  # the stores' owner fills this in
+    if scheme == "sqlite":
+        path = url[len("sqlite://"):]
+        if len(path) > 3 and path[2] == ":" and path[1].isalpha():
+            path = path[1:]  # sqlite:///C:/records.db on Windows
+        elif not path.startswith("/") or path.startswith("//"):
+            raise UsageError(f"records URL {url!r}: sqlite URLs name an absolute path",
+                             hint="Write sqlite:///absolute/path.db (three slashes), or "
+                             "just the path.")
+        return SqliteStore(Path(path))
+    if scheme:
+        raise UsageError(f"records URL {mask_url(url)!r}: unknown scheme {scheme!r}",
+                         hint="Use " + ", or ".join(URL_FORMS) + ".")
+    return SqliteStore(Path(url))
