@@ -39,7 +39,9 @@ def board(serial: str, /, *, start: float = 0.0, result: str = "passed", station
         "started_at": at(start), "ended_at": at(start + total),
         "phases": phases(start, durations),
         "metadata": {"USER_SERIAL_NUM": serial, "MAC_ADDR": "d8:3a:dd:00:11:22"},
-        "files": [{"name": "bootcode4.bin", "source": "firmware/mass-storage-gadget64",
+        "files": [{"name": "bootcode4.bin",
+                   "source": "/home/op/.local/share/rpiboot/sets/2b2bd4c1.../"
+                   "mass-storage-gadget64/bootcode4.bin",
                    "size": 4, "sha256": "88d4266fd4e6338d13b845fcf289579d"
                    "209c897823b9217da3e161936f031589"}],
         "error": None if result == "passed" else "verify: mismatch at 0x1000\nmore detail",

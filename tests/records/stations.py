@@ -26,7 +26,7 @@ def station_scenario(station: str, boards: int, *, spacing: float = 0.6,
                      slow: set[int] | None = None) -> dict[str, Any]:
     """``boards`` recovery boards on hub ports ``1-H.P``, board i plugged in at
     ``i * spacing`` (board time: divided by SPEED); boards in ``slow`` pause 600 board-
-    seconds (30 s) in the middle of their file server (a board being served)."""
+    seconds (30 s) at the end of their file server, before Done (a board being served)."""
     spec = preset("recovery")
     template = spec["devices"][0]
     devices = []
@@ -44,7 +44,7 @@ def station_scenario(station: str, boards: int, *, spacing: float = 0.6,
             if step.get("op") == "meta" and step["record"].startswith("USER_SERIAL_NUM*"):
                 step["record"] = f"USER_SERIAL_NUM*{serial}"
         if slow and i in slow:
-            stage["steps"].insert(3, {"op": "delay", "seconds": 600.0})
+            stage["steps"].insert(-1, {"op": "delay", "seconds": 600.0})  # before Done
         devices.append(device)
     spec["devices"] = devices
     spec["hubs"] = [{"id": f"hub{h}", "port": f"1-{h + 1}", "ports": HUB_PORTS}

@@ -36,8 +36,9 @@ def page_records() -> list[BoardRecord]:
     first = board("dc626c31", start=0, id="3f2a9c1d7e5b4a0c9d8e7f6a5b4c3d2e", durations=FLASH,
                   **common)
     first.files[0]["size"] = 51984
-    first.firmware = {"set": "2b2bd4c1", "folder": "mass-storage-gadget64"}
-    first.image = {"path": "raspios-lite.img.xz", "sha256": "5b1c...", "size": 2684354560}
+    first.firmware = {"set": "2b2bd4c1...", "verified": True, "digest": "9e0f..."}
+    first.image = {"name": "raspios-lite.img.xz", "sha256": "5b1c...", "bytes": 2684354560,
+                   "verified": True}
     first.hooks = [{"command": "python3 print_label.py --printer zebra-3:9100",
                     "when": "passed", "exit_code": 0, "stdout": "label for dc626c31 sent to "
                     "zebra-3:9100\n", "stderr": "", "seconds": 0.21, "timed_out": False,

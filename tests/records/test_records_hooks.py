@@ -38,7 +38,8 @@ def test_the_record_arrives_as_json_on_stdin() -> None:
     assert 0 < entry["seconds"] < 60
 
 
-def test_key_fields_arrive_in_the_environment() -> None:
+def test_key_fields_arrive_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RPIBOOT_DB", raising=False)  # the test session's own (conftest)
     rec = board("10000000abcdef01", result="failed", station="line-7", port_path="3-2.1")
     code = ("import json, os; print(json.dumps({k: v for k, v in os.environ.items() "
             "if k.startswith('RPIBOOT_')}))")

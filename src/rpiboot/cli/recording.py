@@ -71,6 +71,8 @@ def recording(args: argparse.Namespace, forward: Callable[[Event], None], *,
     hooks = checked_hooks(args)
     recorder = _open_recorder(args, forward, operation=operation, image=image, hooks=hooks)
     state = Recording(recorder or forward, recorder)
+    if recorder is not None and getattr(args, "metadata_dir", None) is None:
+        recorder.forward = _without_metadata(forward)  # collected for the record only
     if recorder is None:
         yield state
         return
@@ -84,6 +86,17 @@ def recording(args: argparse.Namespace, forward: Callable[[Event], None], *,
             recorder.close(interrupted=state.interrupted)
         finally:
             recorder.store.close()
+
+
+def _without_metadata(forward: Callable[[Event], None]) -> Callable[[Event], None]:
+    """``forward`` minus the metadata events (shown only when -j asked for them)."""
+    from rpiboot.events import MetadataReceived
+
+    def show(event: Event) -> None:
+        if not isinstance(event, MetadataReceived):
+            forward(event)
+
+    return show
 
 
 def _open_recorder(args: argparse.Namespace, forward: Callable[[Event], None], *,

@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterator
 
 from rpiboot.errors import RpibootError
+from rpiboot.record import replace
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 
@@ -45,6 +46,8 @@ def run_boot(options: BootOptions, backend: Any, args: argparse.Namespace, *,
     try:
         with recording(args, renderer) as rec:
             restore = sigterm_as_interrupt()
+            if rec.recorder is not None:  # the record holds every metadata record
+                options = replace(options, metadata=True)
             try:
                 result = Server(options, backend=backend, on_event=rec.callback,
                                 stop=stop).run()

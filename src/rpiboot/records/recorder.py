@@ -138,6 +138,8 @@ class Recorder:
                           "sha256": self.hasher.digest(source)})
 
     def _phase(self, rec: BoardRecord, name: str) -> None:
+        if rec.phases and rec.phases[-1]["name"] == name and rec.phases[-1]["ended_at"] is None:
+            return  # already in it (the boot's end and the flash both start "gadget")
         now = utc_now()
         _close_phase(rec, now, "passed")
         rec.phases.append({"name": name, "started_at": now, "ended_at": None,
