@@ -77,6 +77,45 @@ def measure(store: Store, boards: int) -> tuple[float, list[float], list[float]]
     return first, writes, per_board
 
 
+def captured_boot(tmp: Path) -> list[Any]:
+    """The events of one simulated recovery boot (rom, file server, metadata, the end)."""
+    from rpiboot import BootOptions, Server
+    from rpiboot.sim import simulate
+
+    events: list[Any] = []
+    with simulate("recovery", workdir=tmp / "sim", speed=50.0) as sim:
+        Server(BootOptions(boot_dir=sim.boot_dir, metadata=True, wait_timeout=10),
+               backend=sim.backend, on_event=events.append).run()
+    return events
+
+
+def recorder_overhead(store: Store, events: list[Any], boards: int
+                      ) -> tuple[float, list[float], list[float]]:
+    """A whole board through the Recorder (its ~20 events, 3 writes, the file digests from
+    the cache): the time spent in the recorder's callback per board."""
+    from rpiboot.events import BoardRef
+    from rpiboot.record import replace
+    from rpiboot.records.recorder import Recorder
+
+    recorder = Recorder(store, station="bench-recorder")
+    per_board: list[float] = []
+    first = 0.0
+    for index in range(boards + 1):
+        port = f"1-{index}"
+        replayed = [replace(e, board=BoardRef(port, e.board.serial, e.board.chip))
+                    if e.board is not None else e for e in events]
+        began = time.perf_counter()
+        for event in replayed:
+            recorder(event)
+        spent = time.perf_counter() - began
+        if index == 0:
+            first = spent  # hashes the files once
+        else:
+            per_board.append(spent)
+    recorder.close()
+    return first, per_board, per_board
+
+
 def p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
@@ -110,6 +149,11 @@ def bench_postgres(tmp: Path, boards: int, rows: list[Any]) -> None:
         rows.append(row("PostgreSQL (loopback, fsync on)", measure(direct, boards),
                         "<= 20 ms per write"))
         direct.close()
+        events = captured_boot(tmp)
+        recorded = PostgresStore(server.create_database("bench_recorder"))
+        rows.append(row("a whole board through the Recorder, PostgreSQL",
+                        recorder_overhead(recorded, events, boards), "<= 20 ms per board"))
+        recorded.close()
         queued = QueueingStore(PostgresStore(server.create_database("bench_queue")),
                                tmp / "outbox.db")
         rows.append(row("PostgreSQL via QueueingStore", measure(queued, boards),
@@ -136,6 +180,11 @@ def main() -> None:
         rows.append(row("SQLite (WAL, synchronous=NORMAL)", measure(sqlite, args.boards),
                         "<= 5 ms per write"))
         sqlite.close()
+        recorded = SqliteStore(tmp / "recorder.db")
+        rows.append(row("a whole board through the Recorder, SQLite",
+                        recorder_overhead(recorded, captured_boot(tmp), args.boards),
+                        "<= 5 ms per board"))
+        recorded.close()
         bench_postgres(tmp, args.boards, rows)
     print(f"{args.boards} boards x {WRITES_PER_BOARD} writes each, one thread")
     print_table(rows)

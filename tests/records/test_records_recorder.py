@@ -140,3 +140,14 @@ def test_a_flashed_board_records_the_flash_phases_and_the_image(tmp_path: Path) 
                          "bytes": len(data), "verified": True}
     assert rec.serial == rec.metadata.get("USER_SERIAL_NUM", rec.usb_serial)
     assert len(seen) > 5  # every event still reaches the next callback
+
+
+def test_a_board_that_fails_before_it_is_opened_still_gets_a_failed_record(
+        tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    store, recorder, _ = serve(tmp_path, preset("cm4"), boot_dir=empty)
+    (rec,) = store.query(RecordFilter())
+    assert rec.result == "failed" and rec.exit_code == 1 and rec.chip == "BCM2711"
+    assert "bootcode4.bin" in (rec.error or "") and rec.phases == []
+    assert recorder.records[0].id == rec.id

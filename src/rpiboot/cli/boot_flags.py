@@ -212,5 +212,8 @@ def configure_logging(verbose: int, quiet: bool) -> None:
         handler._rpiboot_cli = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
     logger.propagate = False
+    # psycopg's pool warns of every connection it drops while a records server is down;
+    # rpiboot says once that records are queued
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 

@@ -117,8 +117,10 @@ def _phase_text(phase: dict[str, Any]) -> str:
     when = f"{short_time(phase.get('started_at'))[11:]} -> " \
            f"{short_time(phase.get('ended_at'))[11:] or 'running'}"
     extra = {k: v for k, v in phase.items() if k not in ("name", "started_at", "ended_at",
-                                                         "seconds")}
+                                                         "seconds", "result")}
     text = f"{duration(seconds) if seconds is not None else 'running':<7}  {when}"
+    if phase.get("result") not in (None, "passed", "running"):
+        text += f"  {phase['result']}"
     return text + (f"  {_compact(extra)}" if extra else "")
 
 

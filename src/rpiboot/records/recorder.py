@@ -88,7 +88,9 @@ class Recorder:
             if isinstance(event, BoardAttached):
                 self._attached(rec, event)
             elif rec is None:
-                return
+                if isinstance(event, BoardFailed):  # failed before it was opened
+                    self._failed(self._new(board.port_path, board.chip, board.serial),
+                                 event)
             elif isinstance(event, (FileServed, BootcodeSent)):
                 self._served(rec, event)
             elif isinstance(event, MetadataReceived):
@@ -114,9 +116,7 @@ class Recorder:
                       error="the board re-entered USB boot mode before its record ended")
             rec = None
         if rec is None:
-            rec = BoardRecord(station=self.station, port_path=board.port_path,
-                              operation=self.operation, rpiboot_version=self.version)
-            self._active[board.port_path] = rec
+            rec = self._new(board.port_path, board.chip, None)
         rec.chip = board.chip or rec.chip
         if event.stage == "rom":
             rec.rom_serial = board.serial or rec.rom_serial
@@ -125,6 +125,13 @@ class Recorder:
             rec.serial = rec.metadata.get("USER_SERIAL_NUM") or rec.usb_serial
         if not rec.phases or rec.phases[-1]["name"] != event.stage:
             self._phase(rec, event.stage)
+
+    def _new(self, port_path: str, chip: str | None, serial: str | None) -> BoardRecord:
+        rec = BoardRecord(station=self.station, port_path=port_path, chip=chip,
+                          rom_serial=serial, operation=self.operation,
+                          rpiboot_version=self.version)
+        self._active[port_path] = rec
+        return rec
 
     def _served(self, rec: BoardRecord, event: FileServed | BootcodeSent) -> None:
         if isinstance(event, FileServed) and (event.command != "ReadFile"
