@@ -1,18 +1,19 @@
 """``rpiboot records list|show|export|summary`` and the hook flags.
 
-Until the real stores are merged, the command reads an in-test store (the Store protocol over
-a list) handed in through ``records_cmd.open_store``; the records are built as a station
-writes them.
+The command reads a real SQLite store holding records built as a station writes them, handed
+in through ``records_cmd.open_store`` so that the filters it asks for can be checked too.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import datetime as _dt
 import io
 import json
 import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,33 +25,29 @@ from rpiboot.cli.main import main
 from rpiboot.cli.parsing import ArgumentParser
 from rpiboot.errors import UsageError
 from rpiboot.records.hooks import Hook
-from rpiboot.records.model import BoardRecord, effective_result
+from rpiboot.records.model import BoardRecord
+from rpiboot.records.sqlite import SqliteStore
 from rpiboot.records.store import RecordFilter
 
 
-class ListStore:
-    """The Store protocol over a list, filtering as the docstring of RecordFilter says."""
+class SpyStore:
+    """A real SQLite store holding the test's records, which also notes the filters it
+    was asked for and how often the command closed it."""
 
-    def __init__(self, records: list[BoardRecord]) -> None:
-        self.url = "memory://test"
-        self.records = records
+    def __init__(self, path: Path, records: list[BoardRecord]) -> None:
+        self.inner = SqliteStore(path)
+        for rec in records:
+            self.inner.put(rec)
+        self.url = str(path)
         self.filters: list[RecordFilter] = []
         self.closed = 0
 
     def put(self, rec: BoardRecord) -> None:
-        self.records = [r for r in self.records if r.id != rec.id] + [rec]
+        self.inner.put(rec)
 
     def query(self, flt: RecordFilter) -> list[BoardRecord]:
         self.filters.append(flt)
-        found = [r for r in sorted(self.records, key=lambda r: r.started_at)
-                 if (flt.station is None or r.station == flt.station)
-                 and (flt.serial is None or flt.serial in (r.serial, r.usb_serial))
-                 and (flt.result is None or effective_result(r) == flt.result)
-                 and (flt.operation is None or r.operation == flt.operation)
-                 and (flt.since is None or r.started_at >= flt.since)
-                 and (flt.until is None or r.started_at < flt.until)
-                 and (flt.record_id is None or r.id.startswith(flt.record_id))]
-        return found[-flt.limit:] if flt.limit else found
+        return self.inner.query(flt)
 
     def close(self) -> None:
         self.closed += 1
@@ -65,20 +62,22 @@ RECORDS = [
 
 
 @pytest.fixture
-def store(monkeypatch: pytest.MonkeyPatch) -> ListStore:
-    fake = ListStore(list(RECORDS))
+def store(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[SpyStore]:
+    (tmp_path / "db").mkdir()
+    fake = SpyStore(tmp_path / "db" / "cli.db", [copy.deepcopy(r) for r in RECORDS])
     opened: list[str | None] = []
 
-    def open_store(url: str | None) -> ListStore:
+    def open_store(url: str | None) -> SpyStore:
         opened.append(url)
         return fake
 
     monkeypatch.setattr(records_cmd, "open_store", open_store)
     monkeypatch.setenv("RPIBOOT_DB", fake.url)
-    return fake
+    yield fake
+    fake.inner.close()
 
 
-def test_list_prints_a_table_newest_last(store: ListStore,
+def test_list_prints_a_table_newest_last(store: SpyStore,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["records", "list"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -92,7 +91,7 @@ def test_list_prints_a_table_newest_last(store: ListStore,
     assert store.closed == 1
 
 
-def test_list_passes_the_filters_to_the_store(store: ListStore,
+def test_list_passes_the_filters_to_the_store(store: SpyStore,
                                               capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["records", "list", "--station", "line-2", "--result", "failed",
                  "--since", "2026-12-02", "--until", "2026-12-03T00:00:00Z",
@@ -104,7 +103,7 @@ def test_list_passes_the_filters_to_the_store(store: ListStore,
         since="2026-12-02T00:00:00.000000Z", until="2026-12-03T00:00:00.000000Z", limit=6)
 
 
-def test_list_says_when_it_shows_only_the_newest(store: ListStore,
+def test_list_says_when_it_shows_only_the_newest(store: SpyStore,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["records", "list", "--limit", "2", "--json"]) == 0
     out, err = capsys.readouterr()
@@ -123,21 +122,24 @@ def test_relative_times() -> None:
 @pytest.mark.parametrize("argv", [["--since", "yesterday-ish"], ["--until", "8 parsecs"],
                                   ["--since", "2d", "--until", "3d"], ["--limit", "-1"],
                                   ["--result", "maybe"]])
-def test_bad_filters_are_usage_errors(store: ListStore, capsys: pytest.CaptureFixture[str],
+def test_bad_filters_are_usage_errors(store: SpyStore, capsys: pytest.CaptureFixture[str],
                                       argv: list[str]) -> None:
     assert main(["records", "list", *argv]) == 2
     assert "error:" in capsys.readouterr().err
     assert store.filters == []
 
 
-def test_show_finds_a_record_by_its_first_digits(store: ListStore,
+def test_show_finds_a_record_by_its_first_digits(store: SpyStore,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    store.records[0].hooks = [{"command": "python3 label.py", "when": "done", "exit_code": 0,
-                               "stdout": "printed\n", "stderr": "", "seconds": 0.25,
-                               "timed_out": False, "error": None}]
+    first = copy.deepcopy(RECORDS[0])
+    first.hooks = [{"command": "python3 label.py", "when": "done", "exit_code": 0,
+                    "stdout": "printed\n", "stderr": "", "seconds": 0.25,
+                    "timed_out": False, "error": None}]
+    first.revision += 1
+    store.put(first)
     assert main(["records", "show", "aaaa1"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("record aaaa1111 (revision 3)\n")
+    assert out.startswith("record aaaa1111 (revision 4)\n")
     for expected in ("result      passed (exit 0)", "rom         1.0s     08:00:00 -> 08:00:01",
                      "write       40.0s    08:00:04 -> 08:00:44", "MAC_ADDR         d8:3a:dd",
                      "bootcode4.bin  4 bytes  sha256 88d4", "python3 label.py  (exit 0, 0.2s)",
@@ -147,7 +149,7 @@ def test_show_finds_a_record_by_its_first_digits(store: ListStore,
     assert json.loads(capsys.readouterr().out)["serial"] == "s3"
 
 
-def test_show_an_unknown_or_ambiguous_id(store: ListStore,
+def test_show_an_unknown_or_ambiguous_id(store: SpyStore,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["records", "show", "cccc"]) == 1
     assert "no record 'cccc'" in capsys.readouterr().err
@@ -156,7 +158,7 @@ def test_show_an_unknown_or_ambiguous_id(store: ListStore,
     assert "start of 2 record ids (aaaa1111, aaaa2222)" in err and "more digits" in err
 
 
-def test_export_csv_to_a_file(store: ListStore, tmp_path: Path,
+def test_export_csv_to_a_file(store: SpyStore, tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "records.csv"
     assert main(["records", "export", "--format", "csv", "-o", str(out),
@@ -165,17 +167,17 @@ def test_export_csv_to_a_file(store: ListStore, tmp_path: Path,
     assert [row["id"] for row in rows] == ["aaaa1111", "bbbb3333"]
     assert json.loads(rows[1]["phases"])[1]["name"] == "fileserver"
     assert f"{out}: 2 record(s) (csv)" in capsys.readouterr().err
-    assert [p.name for p in tmp_path.iterdir()] == ["records.csv"]  # no temporary left
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["db", "records.csv"]  # no temp left
 
 
-def test_export_jsonl_to_stdout(store: ListStore, capsys: pytest.CaptureFixture[str]) -> None:
+def test_export_jsonl_to_stdout(store: SpyStore, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["records", "export"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["id"] for line in lines] == ["aaaa1111", "aaaa2222", "bbbb3333"]
     assert lines[1]["error"].startswith("verify: mismatch") and lines[1]["schema"] == 1
 
 
-def test_summary(store: ListStore, capsys: pytest.CaptureFixture[str]) -> None:
+def test_summary(store: SpyStore, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["records", "summary"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["station", "boards", "passed", "failed", "interrupted",
@@ -193,7 +195,7 @@ def test_summary(store: ListStore, capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_a_missing_database(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                             capsys: pytest.CaptureFixture[str]) -> None:
-    def refuse(url: str | None) -> ListStore:
+    def refuse(url: str | None) -> SpyStore:
         raise AssertionError("a read must not create a database")
 
     monkeypatch.setattr(records_cmd, "open_store", refuse)
@@ -240,3 +242,27 @@ def test_hook_flags_are_checked_before_any_board() -> None:
     for bad in ("0", "-3", "soon", "inf"):
         with pytest.raises(UsageError, match="--hook-timeout"):
             _hook_parser().parse_args(["--hook-timeout", bad])
+
+
+def test_a_board_served_by_the_cli_is_in_the_records(tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    db = str(tmp_path / "station.db")
+    assert main(["simulate", "recovery", "--speed", "50", "-q", "--db", db,
+                 "--station", "t1"]) == 0
+    capsys.readouterr()
+    assert main(["records", "list", "--json", "--db", db]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    rec = json.loads(line)
+    assert (rec["station"], rec["serial"], rec["operation"], rec["result"]) == (
+        "t1", "dc626c31", "recovery", "passed")
+    assert rec["metadata"]["USER_SERIAL_NUM"] == "dc626c31"
+
+
+def test_a_db_that_cannot_be_opened_stops_before_any_board(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code = main(["simulate", "recovery", "--speed", "50", "--db", str(blocker / "r.db")])
+    err = capsys.readouterr().err
+    assert code in (1, 5) and str(blocker) in err and "Traceback" not in err
+    assert "sent" not in err and "done in" not in err  # no board was served

@@ -117,8 +117,7 @@ def test_a_record_by_a_unique_prefix_of_its_id(store: Store) -> None:
     assert store.query(RecordFilter(record_id="abc12")) == [first]
     assert store.query(RecordFilter(record_id="abc1")) == [third]  # exact beats prefix
     assert store.query(RecordFilter(record_id="zz")) == []
-    with pytest.raises(UsageError, match="ambiguous"):
-        store.query(RecordFilter(record_id="ab"))
+    assert store.query(RecordFilter(record_id="ab")) == [first, second, third]  # every one
     assert store.query(RecordFilter(record_id="a%")) == []  # no wildcards
     assert store.query(RecordFilter(record_id="ab", station="nobody")) == []
 

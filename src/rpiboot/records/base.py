@@ -46,7 +46,7 @@ class RecordFilter:
     operation: str | None = None
     since: str | None = None  # started_at >= since (any ISO-8601 time; naive means UTC)
     until: str | None = None  # started_at < until
-    record_id: str | None = None  # one record (its id, or a unique prefix of it)
+    record_id: str | None = None  # the record with this id, else those whose id starts so
     limit: int | None = None  # the newest N (after the other conditions)
 
 
@@ -217,11 +217,7 @@ def finish(rows: Sequence[tuple[str, str]], flt: RecordFilter, where: str
         found = [rec for rec in found if effective_result(rec) == flt.result]
     if flt.record_id is not None:
         exact = [rec for rec in found if rec.id == flt.record_id]
-        if exact:
-            found = exact
-        elif len(found) > 1:
-            raise UsageError(f"record id {flt.record_id!r} is ambiguous: it starts "
-                             f"{len(found)} records' ids", hint="Give more of the id.")
+        found = exact or found  # several: the caller says which ids the prefix starts
     if flt.limit is not None:
         found = found[max(0, len(found) - flt.limit):] if flt.limit else []
     return found
