@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import shutil
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 from rpiboot import BootOptions
+from rpiboot.eeprom.image import EepromImage
+from rpiboot.eeprom.info import describe
 from rpiboot.engine.server import Server
 from rpiboot.events import Event
 from rpiboot.flash.flow import FlashOptions
@@ -151,3 +154,33 @@ def test_a_board_that_fails_before_it_is_opened_still_gets_a_failed_record(
     assert rec.result == "failed" and rec.exit_code == 1 and rec.chip == "BCM2711"
     assert "bootcode4.bin" in (rec.error or "") and rec.phases == []
     assert recorder.records[0].id == rec.id
+
+
+def recovery_dir_with(tmp_path: Path, eeprom: bytes) -> Path:
+    """The recovery preset's boot folder with ``eeprom`` as its pieeprom.bin."""
+    generated = Scenario.load(preset("recovery"), tmp_path / "gen", time_scale=0.02)
+    folder = tmp_path / "recovery"
+    shutil.copytree(generated.bootdir, folder)
+    generated.bus.close()
+    (folder / "pieeprom.bin").write_bytes(eeprom)
+    return folder
+
+
+def test_an_eeprom_image_with_a_key_gives_the_fingerprint_and_secure_boot(
+        tmp_path: Path, vectors_dir: Path) -> None:
+    signed = vectors_dir / "eeprom" / "update-pieeprom-2711-signed" / "outputs" / "pieeprom.bin"
+    key_hash = describe(EepromImage.load(signed)).pubkey_hash
+    assert key_hash is not None
+    # the image as update-pieeprom.sh signed it: a recovery that embeds the key
+    folder = recovery_dir_with(tmp_path / "a", signed.read_bytes())
+    store, _, _ = serve(tmp_path / "a", preset("recovery"), boot_dir=folder)
+    (rec,) = store.query(RecordFilter())
+    assert (rec.operation, rec.key_fingerprint) == ("recovery", key_hash)
+    # the same image whose boot config also programs the key into OTP: secure boot
+    image = EepromImage.load(signed)
+    config = (image.read_file("bootconf.txt") or b"").rstrip(b"\n")
+    image.replace_file("bootconf.txt", config + b"\nprogram_pubkey=1\n")
+    folder = recovery_dir_with(tmp_path / "b", image.to_bytes())
+    store, _, _ = serve(tmp_path / "b", preset("recovery"), boot_dir=folder)
+    (rec,) = store.query(RecordFilter())
+    assert (rec.operation, rec.key_fingerprint) == ("secure-boot", key_hash)

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
 
 from rpiboot.errors import InputError, RpibootError, UsageError
+from rpiboot.firmware import user_data_dir
 from rpiboot.record import record
 from rpiboot.records.model import (
     OPERATIONS,
@@ -66,17 +66,6 @@ class Store(Protocol):
 
 
 # ------------------------------------------------------------------ folders and URLs
-def user_data_dir() -> Path:
-    """rpiboot's per-user data folder (XDG on Linux, the platform's folder elsewhere)."""
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Application Support"
-    else:
-        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "rpiboot"
-
-
 def default_db_path() -> Path:
     """The SQLite file used when no --db / $RPIBOOT_DB is given."""
     return user_data_dir() / "records.db"

@@ -15,6 +15,7 @@ in a thread of their own when a record ends; their results are written as one mo
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -241,15 +242,26 @@ def _close_phase(rec: BoardRecord, now: str, result: str) -> None:
 def eeprom_key(source: str) -> tuple[str | None, bool]:
     """(key hash embedded in a served EEPROM image, whether its config programs it into
     OTP); (None, False) when the image cannot be read."""
-    from rpiboot.eeprom.image import EepromImage
-    from rpiboot.eeprom.info import describe
     from rpiboot.records.hashing import split_source
 
     path, member = split_source(source)
     if path is None or member is not None:
         return None, False
     try:
-        info = describe(EepromImage.load(path))
+        stat = path.stat()
+    except OSError:
+        return None, False
+    return _eeprom_key(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _eeprom_key(path: str, _size: int, _mtime_ns: int) -> tuple[str | None, bool]:
+    """:func:`eeprom_key` of one version of a file (a station serves it to every board)."""
+    from rpiboot.eeprom.image import EepromImage
+    from rpiboot.eeprom.info import describe
+
+    try:
+        info = describe(EepromImage.load(Path(path)))
     except RpibootError:
         return None, False
     config = (info.config or "").replace(" ", "")

@@ -25,11 +25,10 @@ from rpiboot.records.base import (
     default_outbox_path,
     mask_url,
     resolve_url,
-    user_data_dir,
 )
 
 __all__ = ["RecordFilter", "Store", "StoreUnavailable", "default_db_path",
-           "default_outbox_path", "mask_url", "open_store", "resolve_url", "user_data_dir"]
+           "default_outbox_path", "mask_url", "open_store", "resolve_url"]
 
 URL_FORMS = ("a file path (records.db)", "sqlite:///absolute/path.db",
              "postgresql://user[:password]@host[:port]/database")
