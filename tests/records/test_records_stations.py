@@ -155,6 +155,15 @@ def test_a_station_killed_mid_board_leaves_that_board_interrupted(tmp_path: Path
         # board is known by its second stage's USB serial
         assert cut.serial == cut.usb_serial == "u" + board_serial("st9", 2)
         assert cut.metadata == {} and cut.phases[-1]["ended_at"] is None
+        # the station's next run writes the end of the board its killed run left running
+        again = start_station(write_scenario(tmp_path, "st9b", 1), db, "st9")
+        again.communicate(timeout=120)
+        assert again.returncode == 0
+        stored_cut = next(r for r in stored() if r.id == cut.id)
+        assert (stored_cut.result, stored_cut.exit_code) == ("interrupted", 130)
+        assert stored_cut.phases[-1]["result"] == "interrupted"
+        assert f"pid {proc.pid}" in (stored_cut.error or "")
+        assert [r.result for r in stored()] == ["passed", "passed", "interrupted", "passed"]
         assert store.query(RecordFilter(result="passed", station="st9"))[0].serial == \
             board_serial("st9", 0)
     finally:

@@ -118,5 +118,7 @@ def _open_recorder(args: argparse.Namespace, forward: Callable[[Event], None], *
         log.warning("records are not kept: %s (%s)", exc,
                     exc.hint or "use --db FILE, or --no-records")
         return None
-    return Recorder(store, operation=operation, station=args.station, hooks=hooks,
-                    forward=forward, image=image, sets_root=sets_dir(user_data_dir()))
+    recorder = Recorder(store, operation=operation, station=args.station, hooks=hooks,
+                        forward=forward, image=image, sets_root=sets_dir(user_data_dir()))
+    recorder.end_orphans_in_background()  # a crashed earlier run's boards: interrupted
+    return recorder

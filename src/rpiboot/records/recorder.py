@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import socket
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,7 +37,7 @@ from rpiboot.events import (
 from rpiboot.records.hashing import FileHasher, firmware_set
 from rpiboot.records.hooks import Hook, run_hooks
 from rpiboot.records.model import BoardRecord, default_station, parse_time, utc_now
-from rpiboot.records.store import Store
+from rpiboot.records.store import RecordFilter, Store
 
 log = logging.getLogger(__name__)
 FLASH_PHASES = ("gadget", "write", "verify", "customize")
@@ -69,7 +70,7 @@ class Recorder:
         self.hasher = FileHasher()
         self._lock = threading.Lock()
         self._active: dict[str, BoardRecord] = {}
-        self._hook_threads: list[threading.Thread] = []
+        self._threads: list[threading.Thread] = []
         self.records: list[BoardRecord] = []  # every record this recorder ended, in order
 
     def __call__(self, event: Event) -> None:
@@ -172,11 +173,15 @@ class Recorder:
                   error=event.error)
 
     def _end(self, rec: BoardRecord, result: str, exit_code: int, *,
-             error: str | None = None) -> None:
+             error: str | None = None, final: bool = True) -> None:
+        """End ``rec`` (``final``: one of this recorder's boards: described, hooks run)."""
         now = utc_now()
         _close_phase(rec, now, result)
         rec.result, rec.exit_code, rec.ended_at = result, int(exit_code), now
         rec.error = error if error is not None else rec.error
+        if not final:
+            self._write(rec)
+            return
         self._describe(rec)
         self._write(rec)
         self._active.pop(rec.port_path, None)
@@ -184,7 +189,7 @@ class Recorder:
         if self.hooks:
             worker = threading.Thread(target=self._run_hooks, args=(rec,), daemon=True,
                                       name=f"rpiboot-hooks-{rec.port_path}")
-            self._hook_threads.append(worker)
+            self._threads.append(worker)
             worker.start()
 
     def _describe(self, rec: BoardRecord) -> None:
@@ -216,6 +221,34 @@ class Recorder:
                 rec.hooks = results
                 self._write(rec)
 
+    def end_orphans(self) -> list[BoardRecord]:
+        """Mark as interrupted the records this host's earlier, dead rpiboot processes left
+        ``running`` (a crashed or killed station), so that readers on other hosts see them
+        ended too; the records changed.  A store that cannot be read is left alone."""
+        try:
+            found = self.store.query(RecordFilter(result="interrupted"))
+        except RpibootError as exc:
+            log.info("orphaned records not checked: %s", exc)
+            return []
+        ended = []
+        for rec in found:
+            if rec.result != "running" or rec.host != socket.gethostname():
+                continue
+            with self._lock:
+                self._end(rec, "interrupted", ExitCode.INTERRUPTED, error=(
+                    f"rpiboot (pid {rec.pid}) stopped before this board was done"),
+                    final=False)
+            ended.append(rec)
+        return ended
+
+    def end_orphans_in_background(self) -> None:
+        """:meth:`end_orphans` in a thread of its own (off the path to the first board;
+        :meth:`close` waits for it)."""
+        worker = threading.Thread(target=self.end_orphans, name="rpiboot-orphans",
+                                  daemon=True)
+        self._threads.append(worker)
+        worker.start()
+
     def close(self, *, interrupted: bool = False) -> list[BoardRecord]:
         """End the records still open (as interrupted: the run stopped before those boards
         were done), wait for running hooks; the records this recorder ended."""
@@ -224,7 +257,7 @@ class Recorder:
                 self._end(rec, "interrupted", ExitCode.INTERRUPTED,
                           error="rpiboot stopped before this board was done"
                           if interrupted else "the board was not seen again")
-            threads = list(self._hook_threads)
+            threads = list(self._threads)
         for worker in threads:
             worker.join(max((h.timeout for h in self.hooks), default=0) + HOOK_JOIN_S)
         return list(self.records)
