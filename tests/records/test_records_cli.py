@@ -266,3 +266,16 @@ def test_a_db_that_cannot_be_opened_stops_before_any_board(
     err = capsys.readouterr().err
     assert code in (1, 5) and str(blocker) in err and "Traceback" not in err
     assert "sent" not in err and "done in" not in err  # no board was served
+
+
+def test_records_are_read_from_a_postgresql_server(pg_url: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from rpiboot.records.store import open_store as open_url
+
+    writer = open_url(pg_url, outbox=tmp_path / "outbox.db")
+    for rec in RECORDS:
+        writer.put(copy.deepcopy(rec))
+    writer.close()
+    assert main(["records", "list", "--json", "--db", pg_url, "--station", "line-2"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    assert json.loads(line)["id"] == "aaaa2222"

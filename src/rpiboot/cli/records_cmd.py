@@ -43,10 +43,11 @@ RESULT_CHOICES = ("passed", "failed", "interrupted", "running")
 
 
 def open_store(url: str | None) -> Store:
-    """The store the command reads (a module-level seam: tests can hand in their own)."""
+    """The store the command reads (a module-level seam: tests can hand in their own); a
+    PostgreSQL server is read directly (a reader has nothing to queue)."""
     from rpiboot.records.store import open_store as open_url
 
-    return open_url(url)
+    return open_url(url, queued=False)
 
 
 def parse_when(text: str, *, flag: str, now: _dt.datetime | None = None) -> str:

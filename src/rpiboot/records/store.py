@@ -34,13 +34,14 @@ URL_FORMS = ("a file path (records.db)", "sqlite:///absolute/path.db",
              "postgresql://user[:password]@host[:port]/database")
 
 
-def open_store(url: str | None = None, *, outbox: str | os.PathLike[str] | None = None
-               ) -> Store:
+def open_store(url: str | None = None, *, outbox: str | os.PathLike[str] | None = None,
+               queued: bool = True) -> Store:
     """The store at ``url`` (see the module docstring; None: :func:`resolve_url`).
 
     A PostgreSQL store queues its records in the SQLite file ``outbox`` (default
     :func:`default_outbox_path`) while the server cannot be reached, and does not connect
     before its first use: an unreachable server never stops a station from starting.
+    ``queued=False`` (a reader, such as ``rpiboot records``): the server alone, no outbox.
     InputError / UsageError naming the file or URL when it cannot be opened (an unwritable
     folder, a file that is not a records database, a newer schema, a bad URL).
     """
@@ -51,6 +52,8 @@ def open_store(url: str | None = None, *, outbox: str | os.PathLike[str] | None 
         from rpiboot.records.queue import QueueingStore
 
         primary = PostgresStore(url)
+        if not queued:
+            return primary
         return QueueingStore(primary, outbox if outbox is not None
                              else default_outbox_path(url))
     from rpiboot.records.sqlite import SqliteStore
