@@ -7,12 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from rpiboot.errors import UsageError
-from rpiboot.events import Event, MetadataReceived
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at run time
 if TYPE_CHECKING:
@@ -112,7 +111,7 @@ def _flash(args: argparse.Namespace, options: BootOptions, flash: FlashOptions,
     renderer = make_renderer(json_mode=args.json_mode, quiet=args.quiet, verbose=args.verbose)
     image = "-" if args.image == "-" else Path(args.image).name
     try:
-        with recording(args, _shown(renderer, args), operation="flash", image=image) as rec:
+        with recording(args, renderer, operation="flash", image=image) as rec:
             restore = sigterm_as_interrupt()
             try:
                 report = Flasher(options, flash, on_event=rec.callback, **seams).run()
@@ -126,20 +125,6 @@ def _flash(args: argparse.Namespace, options: BootOptions, flash: FlashOptions,
     elif report.boot.error is not None:
         print_error("rpiboot", report.boot.error)
     return int(report.exit_code)
-
-
-def _shown(renderer: Callable[[Event], None], args: argparse.Namespace
-           ) -> Callable[[Event], None]:
-    """The renderer, minus the metadata events unless -j asked for them (the flash always
-    collects the metadata, for --customize and the records)."""
-    if args.metadata_dir is not None:
-        return renderer
-
-    def show(event: Event) -> None:
-        if not isinstance(event, MetadataReceived):
-            renderer(event)
-
-    return show
 
 
 def _run_simulated(args: argparse.Namespace, flash: FlashOptions) -> int:

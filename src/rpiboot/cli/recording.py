@@ -65,14 +65,15 @@ def recording(args: argparse.Namespace, forward: Callable[[Event], None], *,
               operation: str = "boot", image: str | None = None
               ) -> Iterator[Recording]:
     """The event callback to give the engine: the recorder in front of ``forward`` (or
-    ``forward`` alone with --no-records).  On leaving, ends the open records and closes
+    ``forward`` alone with --no-records), the boards' metadata shown only when -j asked for
+    it (a record, and a flash, always collect it).  On leaving, ends the open records and closes
     the store.  An explicit --db / $RPIBOOT_DB that cannot be opened is an error before any
     board is served; the default file only warns (records are then not kept)."""
     hooks = checked_hooks(args)
+    if getattr(args, "metadata_dir", None) is None:  # collected for the record only
+        forward = _without_metadata(forward)
     recorder = _open_recorder(args, forward, operation=operation, image=image, hooks=hooks)
     state = Recording(recorder or forward, recorder)
-    if recorder is not None and getattr(args, "metadata_dir", None) is None:
-        recorder.forward = _without_metadata(forward)  # collected for the record only
     if recorder is None:
         yield state
         return
