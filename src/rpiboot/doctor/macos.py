@@ -55,15 +55,9 @@ class ProfilerDevice:
 def port_path_from_location(location: int | None) -> str | None:
     """A location ID as a port path: bus in the top byte, then one port per nibble
     (0x14320000 -> "20-3.2")."""
-    if location is None:
-        return None
-    ports = []
-    for shift in range(20, -1, -4):
-        nibble = (location >> shift) & 0xF
-        if nibble == 0:
-            break
-        ports.append(str(nibble))
-    return f"{location >> 24}-{'.'.join(ports)}" if ports else None
+    from rpiboot.flash.platform_macos import port_path_of_location
+
+    return None if location is None else port_path_of_location(location)
 
 
 def _hex(value: object) -> int | None:

@@ -147,7 +147,32 @@ def select_target(disks: Sequence[Disk], target: int | str) -> Disk:
                      hint="Name one by its LUN: --target N.")
 
 
-class LinuxDiskFinder:
+class PollingFinder:
+    """What every OS's :class:`DiskFinder` shares: waiting for a board's disks by polling
+    its own :meth:`disks_below` until the list is stable (:func:`wait_until_stable`)."""
+
+    def __init__(self, *, poll_interval: float, clock: Callable[[], float] = time.monotonic,
+                 pause: Pause = sleep_or_stop) -> None:
+        self.poll_interval = poll_interval
+        self._clock = clock
+        self._pause = pause
+
+    def disks_below(self, port_path: str) -> list[Disk]:
+        """The disks whose USB device is ``port_path`` or below it (the OS's answer)."""
+        raise NotImplementedError
+
+    def wait_for_disks(self, port_path: str, *, deadline: float,
+                       stop: threading.Event | None = None,
+                       settle: float = DEFAULT_SETTLE_S) -> list[Disk]:
+        """The disks below ``port_path`` once they stopped changing for ``settle`` seconds;
+        [] at ``deadline`` or ``stop``."""
+        sysfs.check_port_path(port_path)
+        return wait_until_stable(lambda: self.disks_below(port_path), deadline=deadline,
+                                 stop=stop, settle=settle, interval=self.poll_interval,
+                                 clock=self._clock, pause=self._pause)
+
+
+class LinuxDiskFinder(PollingFinder):
     """Disks below a USB port from sysfs (:mod:`rpiboot.flash.sysfs`); mounts from
     ``mounts`` (``/proc/self/mountinfo`` or ``/proc/self/mounts``)."""
 
@@ -156,12 +181,10 @@ class LinuxDiskFinder:
                  poll_interval: float = DEFAULT_POLL_S,
                  clock: Callable[[], float] = time.monotonic,
                  pause: Pause = sleep_or_stop) -> None:
+        super().__init__(poll_interval=poll_interval, clock=clock, pause=pause)
         self.sys_root = Path(sys_root)
         self.dev_root = Path(dev_root)
         self.mounts = Path(mounts)
-        self.poll_interval = poll_interval
-        self._clock = clock
-        self._pause = pause
 
     def disks_below(self, port_path: str) -> list[Disk]:
         chains = sysfs.chains_below(self.sys_root, port_path)
@@ -174,14 +197,6 @@ class LinuxDiskFinder:
             if disk is not None:
                 found.append(disk)
         return sorted(found, key=lambda disk: (disk.lun, disk.name))
-
-    def wait_for_disks(self, port_path: str, *, deadline: float,
-                       stop: threading.Event | None = None,
-                       settle: float = DEFAULT_SETTLE_S) -> list[Disk]:
-        sysfs.check_port_path(port_path)
-        return wait_until_stable(lambda: self.disks_below(port_path), deadline=deadline,
-                                 stop=stop, settle=settle, interval=self.poll_interval,
-                                 clock=self._clock, pause=self._pause)
 
     def owner_port(self, path: Path) -> str | None:
         try:

@@ -23,14 +23,13 @@ from __future__ import annotations
 import os
 import plistlib
 import re
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from rpiboot.errors import UsageError
-from rpiboot.flash.disks import Disk, Pause, sleep_or_stop, wait_until_stable
+from rpiboot.flash.disks import Disk, Pause, PollingFinder, sleep_or_stop
 from rpiboot.flash.hostcmd import Runner, run_command
 from rpiboot.flash.sysfs import check_port_path
 from rpiboot.record import record
@@ -191,16 +190,14 @@ def parse_diskutil_list(data: bytes) -> dict[str, tuple[str, ...]] | None:
     return found
 
 
-class MacDiskFinder:
+class MacDiskFinder(PollingFinder):
     """The :class:`~rpiboot.flash.disks.DiskFinder` of macOS (``ioreg`` + ``diskutil``)."""
 
     def __init__(self, run: Runner = run_command, *, poll_interval: float = 0.5,
                  clock: Callable[[], float] = time.monotonic,
                  pause: Pause = sleep_or_stop) -> None:
+        super().__init__(poll_interval=poll_interval, clock=clock, pause=pause)
         self._run = run
-        self.poll_interval = poll_interval
-        self._clock = clock
-        self._pause = pause
 
     def _media(self) -> list[MacMedia]:
         done = self._run(IOREG)
@@ -220,13 +217,6 @@ class MacDiskFinder:
                      model=m.model, lun=m.lun, port_path=port_path, name=m.bsd_name,
                      serial=m.serial, mounted=mounts.get(m.bsd_name, ()), dev=m.dev)
                 for m in mine]
-
-    def wait_for_disks(self, port_path: str, *, deadline: float,
-                       stop: threading.Event | None = None, settle: float = 0.5) -> list[Disk]:
-        check_port_path(port_path)
-        return wait_until_stable(lambda: self.disks_below(port_path), deadline=deadline,
-                                 stop=stop, settle=settle, interval=self.poll_interval,
-                                 clock=self._clock, pause=self._pause)
 
     def owner_port(self, path: Path) -> str | None:
         found = _NODE.match(os.path.realpath(path))

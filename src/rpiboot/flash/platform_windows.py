@@ -30,7 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rpiboot.flash.disks import Disk, Pause, sleep_or_stop, wait_until_stable
+from rpiboot.flash.disks import Disk, Pause, PollingFinder, sleep_or_stop
 from rpiboot.flash.hostcmd import Runner, run_command
 from rpiboot.flash.sysfs import check_port_path
 from rpiboot.record import record
@@ -194,16 +194,14 @@ def parse_windows_disks(text: str) -> list[WindowsDisk] | None:
     return sorted((d for d in found if d is not None), key=lambda d: (d.number, d.lun))
 
 
-class WindowsDiskFinder:
+class WindowsDiskFinder(PollingFinder):
     """The :class:`~rpiboot.flash.disks.DiskFinder` of Windows (PowerShell)."""
 
     def __init__(self, run: Runner = run_command, *, poll_interval: float = 1.0,
                  clock: Callable[[], float] = time.monotonic,
                  pause: Pause = sleep_or_stop) -> None:
+        super().__init__(poll_interval=poll_interval, clock=clock, pause=pause)
         self._run = run
-        self.poll_interval = poll_interval
-        self._clock = clock
-        self._pause = pause
         self._buses: dict[str, int] = {}  # controller -> the libusb bus number bound to it
         self._lock = threading.Lock()
 
@@ -238,13 +236,6 @@ class WindowsDiskFinder:
                      vendor=d.vendor, model=d.model, lun=d.lun, port_path=port_path,
                      name=f"PhysicalDrive{d.number}", serial=d.serial, mounted=d.mounted)
                 for d in mine if d.controller == controller]
-
-    def wait_for_disks(self, port_path: str, *, deadline: float,
-                       stop: threading.Event | None = None, settle: float = 0.5) -> list[Disk]:
-        check_port_path(port_path)
-        return wait_until_stable(lambda: self.disks_below(port_path), deadline=deadline,
-                                 stop=stop, settle=settle, interval=self.poll_interval,
-                                 clock=self._clock, pause=self._pause)
 
     def owner_port(self, path: Path) -> str | None:
         found = _DRIVE.match(str(path))
