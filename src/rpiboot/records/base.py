@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -147,6 +147,31 @@ def check_filter(flt: RecordFilter) -> None:
                          f"{', '.join(OPERATIONS)}.")
     if flt.limit is not None and flt.limit < 0:
         raise UsageError(f"limit {flt.limit}: must be 0 or more")
+
+
+def migrations(integer: str, json_text: Callable[[str], str]) -> list[tuple[str, ...]]:
+    """The records schema's forward migrations in one SQL dialect (``MIGRATIONS[n]`` takes
+    a database from schema version n to n + 1): ``integer`` is its 64-bit integer type,
+    ``json_text(field)`` its expression for a text field of the JSON in ``data``."""
+    return [
+        (  # 1: the records, with the columns the filters use
+            f"CREATE TABLE records (id TEXT PRIMARY KEY, revision {integer} NOT NULL, "
+            "station TEXT NOT NULL, port_path TEXT NOT NULL, serial TEXT, "
+            "operation TEXT NOT NULL, result TEXT NOT NULL, started_at TEXT NOT NULL, "
+            "ended_at TEXT, data TEXT NOT NULL)",
+            "CREATE INDEX records_started ON records (started_at)",
+            "CREATE INDEX records_station ON records (station, started_at)",
+            "CREATE INDEX records_serial ON records (serial)",
+        ),
+        (  # 2: the USB and ROM serials as columns too (a serial filter matches any of three)
+            "ALTER TABLE records ADD COLUMN usb_serial TEXT",
+            "ALTER TABLE records ADD COLUMN rom_serial TEXT",
+            f"UPDATE records SET usb_serial = {json_text('usb_serial')}, "
+            f"rom_serial = {json_text('rom_serial')}",
+            "CREATE INDEX records_usb_serial ON records (usb_serial)",
+            "CREATE INDEX records_rom_serial ON records (rom_serial)",
+        ),
+    ]
 
 
 def select_sql(flt: RecordFilter, mark: str) -> tuple[str, list[object]]:

@@ -25,6 +25,7 @@ from rpiboot.records.base import (
     StoreUnavailable,
     finish,
     mask_url,
+    migrations,
     row_of,
     select_sql,
     upsert_sql,
@@ -40,24 +41,7 @@ CONNECT_TIMEOUT_S = 3
 POOL_MAX = 4
 LOCK_KEY = 0x7270_6962_6F6F_74  # pg_advisory_xact_lock key of the migrations ("rpiboot")
 
-MIGRATIONS: list[tuple[str, ...]] = [
-    (  # 1: the records, with the columns the filters use
-        "CREATE TABLE records (id TEXT PRIMARY KEY, revision BIGINT NOT NULL, "
-        "station TEXT NOT NULL, port_path TEXT NOT NULL, serial TEXT, operation TEXT NOT NULL,"
-        " result TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, data TEXT NOT NULL)",
-        "CREATE INDEX records_started ON records (started_at)",
-        "CREATE INDEX records_station ON records (station, started_at)",
-        "CREATE INDEX records_serial ON records (serial)",
-    ),
-    (  # 2: the USB and ROM serials as columns too (a serial filter matches any of three)
-        "ALTER TABLE records ADD COLUMN usb_serial TEXT",
-        "ALTER TABLE records ADD COLUMN rom_serial TEXT",
-        "UPDATE records SET usb_serial = data::json->>'usb_serial', "
-        "rom_serial = data::json->>'rom_serial'",
-        "CREATE INDEX records_usb_serial ON records (usb_serial)",
-        "CREATE INDEX records_rom_serial ON records (rom_serial)",
-    ),
-]
+MIGRATIONS = migrations("BIGINT", lambda field: f"data::json->>'{field}'")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

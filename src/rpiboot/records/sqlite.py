@@ -20,31 +20,14 @@ from pathlib import Path
 
 from rpiboot.errors import InputError, RpibootError
 from rpiboot.fspaths import check_output_dir, make_dirs
-from rpiboot.records.base import RecordFilter, finish, row_of, select_sql, upsert_sql
+from rpiboot.records.base import RecordFilter, finish, migrations, row_of, select_sql, upsert_sql
 from rpiboot.records.model import BoardRecord
 
 BUSY_TIMEOUT_S = 10.0
 WHAT = "records database"
 
 # Forward migrations: MIGRATIONS[n] takes a file from schema version n to n + 1.
-MIGRATIONS: list[tuple[str, ...]] = [
-    (  # 1: the records, with the columns the filters use
-        "CREATE TABLE records (id TEXT PRIMARY KEY, revision INTEGER NOT NULL, "
-        "station TEXT NOT NULL, port_path TEXT NOT NULL, serial TEXT, operation TEXT NOT NULL,"
-        " result TEXT NOT NULL, started_at TEXT NOT NULL, ended_at TEXT, data TEXT NOT NULL)",
-        "CREATE INDEX records_started ON records (started_at)",
-        "CREATE INDEX records_station ON records (station, started_at)",
-        "CREATE INDEX records_serial ON records (serial)",
-    ),
-    (  # 2: the USB and ROM serials as columns too (a serial filter matches any of three)
-        "ALTER TABLE records ADD COLUMN usb_serial TEXT",
-        "ALTER TABLE records ADD COLUMN rom_serial TEXT",
-        "UPDATE records SET usb_serial = json_extract(data, '$.usb_serial'), "
-        "rom_serial = json_extract(data, '$.rom_serial')",
-        "CREATE INDEX records_usb_serial ON records (usb_serial)",
-        "CREATE INDEX records_rom_serial ON records (rom_serial)",
-    ),
-]
+MIGRATIONS = migrations("INTEGER", lambda field: f"json_extract(data, '$.{field}')")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
