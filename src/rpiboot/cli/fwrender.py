@@ -7,12 +7,12 @@ import json
 import sys
 from typing import IO, Any
 
-from rpiboot.cli.render import human_size
+from rpiboot.cli.render import LineRenderer, human_size
 from rpiboot.fwstore import events as ev
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:
-    from rich.progress import Progress, TaskID
+    from rich.progress import TaskID
 
     from rpiboot.errors import RpibootError
 
@@ -40,14 +40,13 @@ class FwJsonRenderer:
         """Nothing to tear down."""
 
 
-class FwHumanRenderer:
+class FwHumanRenderer(LineRenderer):
     """Lines on ``err``; with ``progress``, a bar (bytes, rate) for each download."""
 
     def __init__(self, err: IO[str] | None = None, *, progress: bool = False,
                  verbose: bool = False) -> None:
-        self.err = err or sys.stderr
+        super().__init__(err)
         self.verbose = verbose
-        self._progress: Progress | None = None
         self._tasks: dict[str, TaskID] = {}
         if progress:
             from rich.console import Console
@@ -63,23 +62,6 @@ class FwHumanRenderer:
                                       DownloadColumn(), TransferSpeedColumn(),
                                       console=Console(file=self.err), transient=True)
             self._progress.start()
-
-    def line(self, text: str) -> None:
-        if self._progress is not None:
-            self._progress.console.print(text, markup=False, highlight=False)
-        else:
-            self.err.write(text + "\n")
-            self.err.flush()
-
-    def close(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-    def __call__(self, event: ev.FwEvent) -> None:
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
 
     def _on_Planned(self, event: ev.Planned) -> None:
         commits = " + ".join(f"{repo.split('/')[-1]} {commit[:12]}"

@@ -53,19 +53,48 @@ class JsonRenderer:
         """Nothing to tear down (same interface as :class:`HumanRenderer`)."""
 
 
-class HumanRenderer:
+class LineRenderer:
+    """Human output: lines on ``err`` (printed above a rich progress display while one
+    runs), and each event handed to the subclass's ``_on_<EventClass>`` method, if any."""
+
+    def __init__(self, err: IO[str] | None = None, *, quiet: bool = False) -> None:
+        self.err = err or sys.stderr
+        self.quiet = quiet
+        self.lock = threading.RLock()
+        self._progress: Progress | None = None
+
+    def line(self, text: str, *, always: bool = False) -> None:
+        if self.quiet and not always:
+            return
+        with self.lock:
+            if self._progress is not None:
+                self._progress.console.print(text, markup=False, highlight=False)
+            else:
+                self.err.write(text + "\n")
+                self.err.flush()
+
+    def close(self) -> None:
+        with self.lock:
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+
+    def __call__(self, event: object) -> None:
+        handler = getattr(self, f"_on_{type(event).__name__}", None)
+        if handler is not None:
+            handler(event)
+
+
+class HumanRenderer(LineRenderer):
     """Log lines on ``err`` prefixed with the board (port path + serial); metadata without a
     directory goes to ``out`` as JSON.  ``quiet``: errors and metadata only.  ``progress``:
     rich progress bars for file transfers (only sensible when ``err`` is a terminal)."""
 
     def __init__(self, *, out: IO[str] | None = None, err: IO[str] | None = None,
                  quiet: bool = False, progress: bool = False, verbose: int = 0) -> None:
+        super().__init__(err, quiet=quiet)
         self.out = out or sys.stdout
-        self.err = err or sys.stderr
-        self.quiet = quiet
         self.verbose = verbose
-        self.lock = threading.RLock()
-        self._progress: Progress | None = None
         self._tasks: dict[tuple[str, str], TaskID] = {}
         if progress and not quiet:
             self._start_progress()
@@ -88,28 +117,7 @@ class HumanRenderer:
         )
         self._progress.start()
 
-    # output helpers -------------------------------------------------------------------
-    def line(self, text: str, *, always: bool = False) -> None:
-        if self.quiet and not always:
-            return
-        with self.lock:
-            if self._progress is not None:
-                self._progress.console.print(text, markup=False, highlight=False)
-            else:
-                self.err.write(text + "\n")
-                self.err.flush()
-
-    def close(self) -> None:
-        with self.lock:
-            if self._progress is not None:
-                self._progress.stop()
-                self._progress = None
-
     # events -----------------------------------------------------------------------------
-    def __call__(self, event: ev.Event) -> None:
-        handler = getattr(self, f"_on_{type(event).__name__}", None)
-        if handler is not None:
-            handler(event)
 
     @staticmethod
     def _prefix(event: ev.Event) -> str:
