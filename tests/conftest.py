@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# tests/e2e/benchkit.py (running the umockdev bench) serves the flash package's bench tests too
+sys.path.insert(0, str(Path(__file__).resolve().parent / "e2e"))
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -11,15 +11,14 @@ under CI, where that is a failure (as tests/e2e).
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from benchkit import find_bench
 
 pytestmark = pytest.mark.e2e
 
@@ -27,27 +26,10 @@ HERE = Path(__file__).resolve().parent
 DRIVER = HERE / "bench_driver.py"
 
 
-def missing(reason: str) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason} (CI is set: the end-to-end bench must run)")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="module")
 def bench(shared_dir: Path) -> dict[str, str]:
-    bench_dir = shared_dir / "bench"
-    if not (bench_dir / "run-scenario").is_file():
-        missing(f"{bench_dir}/run-scenario not found")
-    if shutil.which("umockdev-wrapper") is None:
-        missing("umockdev-wrapper is not installed (apt-get install umockdev "
-                "gir1.2-umockdev-1.0 python3-gi)")
-    libusb = next((found for pattern in ("/usr/lib/*/libusb-1.0.so.0",
-                                         "/usr/lib64/libusb-1.0.so.0",
-                                         "/usr/lib/libusb-1.0.so.0")
-                   for found in sorted(glob.glob(pattern))), None)
-    if libusb is None:
-        missing("the system libusb-1.0 (udev-enabled, e.g. Debian's libusb-1.0-0) is missing")
-    return {"dir": str(bench_dir), "libusb": str(libusb)}
+    """The umockdev bench, or a skip (a failure under CI): tests/e2e's own look-up."""
+    return find_bench(shared_dir)
 
 
 def run(bench: dict[str, str], scenario: str, out: Path, extra: str = "") -> dict:
